@@ -1,0 +1,168 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// One settings list for every Swift target (grpc-swift-2's `defaultSwiftSettings`).
+let defaultSwiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "AuditPipe",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "auditpipe", targets: ["auditpipe"]),
+        .executable(name: "auditpipe-dev-kafka", targets: ["auditpipe-dev-kafka"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+    ],
+    targets: [
+        // MARK: C libraries (Debian packages, found with pkg-config)
+
+        .systemLibrary(
+            name: "CRdkafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+
+        // MARK: Thin wrappers: the only targets that see a C pointer
+
+        .target(
+            name: "KafkaClient",
+            dependencies: [
+                "CRdkafka",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .target(
+            name: "RedisClient",
+            dependencies: [
+                "CHiredis",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
+
+        // MARK: Pure Swift building blocks
+
+        .target(
+            name: "ClickHouseHTTP",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .target(
+            name: "AvroCodec",
+            swiftSettings: defaultSwiftSettings
+        ),
+        .target(
+            name: "AuditPipeProto",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
+
+        // MARK: The server
+
+        .target(
+            name: "AuditServer",
+            dependencies: [
+                "AuditPipeProto",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
+
+        // MARK: Executables
+
+        .executableTarget(
+            name: "auditpipe",
+            dependencies: [
+                "AuditServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .executableTarget(
+            name: "auditpipe-dev-kafka",
+            dependencies: ["KafkaClient"],
+            swiftSettings: defaultSwiftSettings
+        ),
+
+        // MARK: Tests
+
+        .target(
+            name: "AuditPipeTestSupport",
+            path: "Tests/AuditPipeTestSupport",
+            swiftSettings: defaultSwiftSettings
+        ),
+        .testTarget(
+            name: "AvroCodecTests",
+            dependencies: ["AvroCodec", "AuditPipeTestSupport"],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .testTarget(
+            name: "KafkaClientTests",
+            dependencies: ["KafkaClient", "AuditPipeTestSupport"],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .testTarget(
+            name: "RedisClientTests",
+            dependencies: ["RedisClient", "AuditPipeTestSupport"],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .testTarget(
+            name: "ClickHouseHTTPTests",
+            dependencies: ["ClickHouseHTTP", "AuditPipeTestSupport"],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .testTarget(
+            name: "AuditServerTests",
+            dependencies: [
+                "AuditServer",
+                "AuditPipeProto",
+                "AuditPipeTestSupport",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,90 @@
+import ArgumentParser
+import AuditServer
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// `auditpipe serve`: runs the server until SIGTERM or SIGINT, then drains gracefully.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the AuditPipe server (gRPC API, HTTP endpoints, Kafka-to-ClickHouse pipeline).",
+        discussion: """
+            Stops gracefully on SIGTERM or SIGINT: the gRPC server stops taking new RPCs and \
+            answers the ones in flight, then the pipeline flushes and commits what it has written.
+            """
+    )
+
+    @Option(name: .customLong("grpc-addr"), help: "gRPC listen address host:port. [env: AUDITPIPE_GRPC_ADDR, default 127.0.0.1:50051]")
+    var grpcAddress: String?
+
+    @Option(name: .customLong("http-addr"), help: "HTTP listen address host:port for /metrics, /healthz, /readyz. [env: AUDITPIPE_HTTP_ADDR, default 127.0.0.1:8080]")
+    var httpAddress: String?
+
+    @Option(name: .customLong("kafka-brokers"), help: "Kafka bootstrap servers, comma separated. [env: AUDITPIPE_KAFKA_BROKERS]")
+    var kafkaBrokers: String?
+
+    @Option(name: .customLong("clickhouse-url"), help: "ClickHouse HTTP interface URL. [env: AUDITPIPE_CLICKHOUSE_URL]")
+    var clickHouseURL: String?
+
+    @Option(name: .customLong("clickhouse-user"), help: "ClickHouse user. [env: AUDITPIPE_CLICKHOUSE_USER, default default]")
+    var clickHouseUser: String?
+
+    @Option(name: .customLong("clickhouse-password"), help: "ClickHouse password; prefer the variable, flags show in `ps`. [env: AUDITPIPE_CLICKHOUSE_PASSWORD]")
+    var clickHousePassword: String?
+
+    @Option(name: .customLong("redis-url"), help: "Redis URL redis://[:password@]host:port[/db]. [env: AUDITPIPE_REDIS_URL]")
+    var redisURL: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. [env: AUDITPIPE_LOG_LEVEL, default info]")
+    var logLevel: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        func setting(_ flag: String?, _ variable: String) -> String? {
+            if let flag { return flag }
+            if let value = environment[variable], !value.isEmpty { return value }
+            return nil
+        }
+
+        var configuration = AuditPipeConfiguration()
+        if let value = setting(grpcAddress, "AUDITPIPE_GRPC_ADDR") {
+            configuration.grpcAddress = try HostAndPort(parsing: value, setting: "--grpc-addr / AUDITPIPE_GRPC_ADDR")
+        }
+        if let value = setting(httpAddress, "AUDITPIPE_HTTP_ADDR") {
+            configuration.httpAddress = try HostAndPort(parsing: value, setting: "--http-addr / AUDITPIPE_HTTP_ADDR")
+        }
+        configuration.kafkaBrokers = setting(kafkaBrokers, "AUDITPIPE_KAFKA_BROKERS") ?? configuration.kafkaBrokers
+        configuration.clickHouseURL = setting(clickHouseURL, "AUDITPIPE_CLICKHOUSE_URL") ?? configuration.clickHouseURL
+        configuration.clickHouseUser = setting(clickHouseUser, "AUDITPIPE_CLICKHOUSE_USER") ?? configuration.clickHouseUser
+        configuration.clickHousePassword = setting(clickHousePassword, "AUDITPIPE_CLICKHOUSE_PASSWORD") ?? configuration.clickHousePassword
+        configuration.redisURL = setting(redisURL, "AUDITPIPE_REDIS_URL") ?? configuration.redisURL
+
+        let levelName = setting(logLevel, "AUDITPIPE_LOG_LEVEL") ?? "info"
+        guard let level = Logger.Level(rawValue: levelName) else {
+            throw ValidationError("invalid --log-level / AUDITPIPE_LOG_LEVEL `\(levelName)`: use trace, debug, info, notice, warning, error or critical")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "auditpipe")
+
+        let metrics = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
+
+        let server = try AuditPipeServer(configuration: configuration, metrics: metrics, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
