@@ -93,3 +93,18 @@ public enum TestEnvironment {
         "\(prefix)_\(UInt64(Date().timeIntervalSince1970 * 1000))_\(UInt32.random(in: 0 ... .max))"
     }
 }
+
+extension TestEnvironment {
+    /// The folder holding the built products (`auditpipe`, `auditpipe-dev-kafka`) of this build.
+    public static var productsDirectory: URL {
+        // The test bundle lives in the products folder (…/debug/AuditPipePackageTests.xctest).
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        while url.path != "/", !url.lastPathComponent.hasSuffix(".xctest") {
+            url.deleteLastPathComponent()
+        }
+        if url.path == "/" {
+            return repositoryRoot.appendingPathComponent(".build/debug")
+        }
+        return url.deletingLastPathComponent()
+    }
+}

@@ -1,0 +1,115 @@
+import AuditPipeProto
+import AuditPipeTestSupport
+import AuditServer
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import Prometheus
+import ServiceLifecycle
+import SwiftProtobuf
+import Synchronization
+import Testing
+
+@Suite("Server lifecycle")
+struct ServerLifecycleTests {
+    @Test("the gRPC server answers a health check and stops on graceful shutdown")
+    func healthCheckAndGracefulShutdown() async throws {
+        var configuration = AuditPipeConfiguration()
+        configuration.grpcAddress = HostAndPort(host: "127.0.0.1", port: 0)
+        configuration.httpAddress = HostAndPort(host: "127.0.0.1", port: 0)
+        let (ports, portsContinuation) = AsyncStream.makeStream(of: AuditPipeServer.ListeningAddresses.self)
+        let server = try AuditPipeServer(
+            configuration: configuration,
+            metrics: PrometheusCollectorRegistry(),
+            logger: Logger(label: "test"),
+            onListening: { portsContinuation.yield($0) }
+        )
+        let group = ServiceGroup(services: [server], logger: Logger(label: "test"))
+
+        try await withThrowingTaskGroup { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = ports.makeAsyncIterator()
+            let listening = try #require(await iterator.next())
+
+            try await withGRPCClient(
+                transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: listening.grpcPort), transportSecurity: .plaintext)
+            ) { client in
+                let health = Grpc_Health_V1_Health.Client(wrapping: client)
+                let overall = try await health.check(.with { $0.service = "" })
+                #expect(overall.status == .serving)
+                let api = try await health.check(.with { $0.service = "auditpipe.v1.AuditService" })
+                #expect(api.status == .serving)
+                await #expect(throws: RPCError.self) {
+                    _ = try await health.check(.with { $0.service = "no.such.Service" })
+                }
+            }
+
+            let (body, status) = try await httpGet(port: listening.httpPort, path: "/healthz")
+            #expect(status == 200)
+            #expect(body == "ok\n")
+
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test("`auditpipe serve` stops cleanly on SIGTERM")
+    func serveExitsOnSIGTERM() async throws {
+        let binary = TestEnvironment.productsDirectory.appendingPathComponent("auditpipe")
+        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the product first: swift build --build-tests")
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"]
+        let stderr = Pipe()
+        process.standardError = stderr
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+
+        // Wait for the "listening" log line, then ask the process to stop.
+        let listening = try await waitForLine(containing: "AuditPipe is listening", in: stderr.fileHandleForReading, timeout: .seconds(30))
+        #expect(listening)
+        kill(process.processIdentifier, SIGTERM)
+        let exited = await waitForExit(process, timeout: .seconds(15))
+        #expect(exited, "auditpipe did not exit within 15 s of SIGTERM")
+        if exited {
+            #expect(process.terminationReason == .exit)
+            #expect(process.terminationStatus == 0)
+        } else {
+            process.terminate()
+        }
+    }
+}
+
+/// GET http://127.0.0.1:port/path, returning the body and the status code.
+func httpGet(port: Int, path: String) async throws -> (String, Int) {
+    let url = URL(string: "http://127.0.0.1:\(port)\(path)")!
+    let (data, response) = try await URLSession.shared.data(from: url)
+    return (String(decoding: data, as: UTF8.self), (response as? HTTPURLResponse)?.statusCode ?? 0)
+}
+
+func waitForLine(containing needle: String, in handle: FileHandle, timeout: Duration) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    let buffer = Mutex("")
+    handle.readabilityHandler = { handle in
+        let chunk = String(decoding: handle.availableData, as: UTF8.self)
+        buffer.withLock { $0 += chunk }
+    }
+    defer { handle.readabilityHandler = nil }
+    while ContinuousClock.now < deadline {
+        if buffer.withLock({ $0.contains(needle) }) { return true }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    return false
+}
+
+func waitForExit(_ process: Process, timeout: Duration) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while process.isRunning, ContinuousClock.now < deadline {
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return !process.isRunning
+}
