@@ -79,6 +79,20 @@ let package = Package(
             swiftSettings: defaultSwiftSettings
         ),
         .target(
+            name: "AuditEvents",
+            dependencies: ["AvroCodec"],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .target(
+            name: "AuditIngest",
+            dependencies: [
+                "AuditEvents",
+                "AvroCodec",
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .target(
             name: "AuditPipeProto",
             dependencies: [
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -94,6 +108,10 @@ let package = Package(
             name: "AuditServer",
             dependencies: [
                 "AuditPipeProto",
+                "AuditEvents",
+                "AuditIngest",
+                "KafkaClient",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -137,6 +155,11 @@ let package = Package(
             name: "AvroCodecTests",
             dependencies: ["AvroCodec", "AuditPipeTestSupport"],
             exclude: ["avro_oracle.py"],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .testTarget(
+            name: "AuditEventsTests",
+            dependencies: ["AuditEvents", "AuditIngest", "AvroCodec"],
             swiftSettings: defaultSwiftSettings
         ),
         .testTarget(

@@ -1,0 +1,107 @@
+public import AvroCodec
+
+/// The Avro side of `AuditEvent`: the seed schema, and conversion to and from Avro records of any
+/// compatible schema version.
+public enum AuditEventSchema {
+    /// The seed's `com.worldtech.audit.AuditEvent` schema, registered as version 1 of the audit
+    /// topic's subject (`<topic>-value`) when AuditPipe serves its own registry and the subject is
+    /// empty. It is also the reader schema the sink resolves every writer version into.
+    public static let seedJSON = """
+        {"type": "record", "name": "AuditEvent", "namespace": "com.worldtech.audit", "fields": [\
+        {"name": "event_id", "type": "string"}, \
+        {"name": "tenant_id", "type": "string"}, \
+        {"name": "actor_id", "type": "string"}, \
+        {"name": "event_type", "type": "string"}, \
+        {"name": "resource", "type": "string"}, \
+        {"name": "action", "type": "string"}, \
+        {"name": "timestamp", "type": "long", "logicalType": "timestamp-millis"}, \
+        {"name": "metadata", "type": {"type": "map", "values": "string"}, "default": {}}]}
+        """
+
+    /// The parsed seed schema.
+    public static let seed: AvroSchema = {
+        do { return try AvroSchema(parsing: seedJSON) } catch { fatalError("the built-in AuditEvent schema does not parse: \(error)") }
+    }()
+
+    /// The Avro record field of each canonical field, with the gRPC/JSON name used in errors.
+    static let fields: [(avro: String, api: String)] = [
+        ("event_id", "event_id"), ("tenant_id", "tenant_id"), ("actor_id", "actor_id"),
+        ("event_type", "event_type"), ("resource", "resource"), ("action", "action"),
+        ("timestamp", "timestamp_ms"), ("metadata", "metadata"),
+    ]
+
+    /// Encodes `event` as a record of `schema` (the version registered for the topic).
+    ///
+    /// Fields the schema declares beyond the canonical ones take their schema defaults. A canonical
+    /// field the schema does not declare may only be empty; otherwise the event is refused, since
+    /// storing it would lose data.
+    public static func encode(_ event: AuditEvent, with schema: AvroSchema) -> Result<[UInt8], FieldViolations> {
+        guard case .record(let record) = schema.rootNode.kind else {
+            return .failure(FieldViolations([.init(field: "event", rule: "schema", description: "the registered schema is not a record; fix the schema registry subject")]))
+        }
+        let values: [String: AvroValue] = [
+            "event_id": .string(event.eventID),
+            "tenant_id": .string(event.tenantID),
+            "actor_id": .string(event.actorID),
+            "event_type": .string(event.eventType),
+            "resource": .string(event.resource),
+            "action": .string(event.action),
+            "timestamp": .long(event.timestampMilliseconds),
+            "metadata": .map(event.metadata.mapValues { .string($0) }),
+        ]
+        var recordFields: [AvroValue.Field] = []
+        var violations: [FieldViolation] = []
+        for (avroName, apiName) in fields {
+            let value = values[avroName]!
+            if record.fieldIndex[avroName] != nil {
+                recordFields.append(.init(avroName, value))
+            } else if !isEmpty(value) {
+                violations.append(.init(field: apiName, rule: "schema", description: "the registered schema \(record.fullName) has no field `\(avroName)`, so \(apiName) cannot be stored; leave it empty or register a schema version that has it"))
+            }
+        }
+        guard violations.isEmpty else { return .failure(FieldViolations(violations)) }
+        do {
+            return .success(try schema.encode(.record(recordFields)))
+        } catch {
+            let field = fields.first { error.path.hasPrefix($0.avro) }.map { $0.api + error.path.dropFirst($0.avro.count) } ?? error.path
+            return .failure(FieldViolations([.init(field: field.isEmpty ? "event" : field, rule: "schema", description: "does not match the registered schema: \(error.message)")]))
+        }
+    }
+
+    /// Decodes an Avro record (already resolved to the seed schema) into an event.
+    public static func event(from value: AvroValue) -> AuditEvent? {
+        func string(_ name: String) -> String? {
+            if case .string(let s) = value[field: name]?.unwrappedUnion { return s }
+            return nil
+        }
+        guard let eventID = string("event_id"), let tenantID = string("tenant_id"), let actorID = string("actor_id"),
+            let eventType = string("event_type"), let resource = string("resource"), let action = string("action"),
+            case .long(let timestamp) = value[field: "timestamp"]?.unwrappedUnion
+        else { return nil }
+        var metadata: [String: String] = [:]
+        if case .map(let entries) = value[field: "metadata"]?.unwrappedUnion {
+            for (key, entry) in entries {
+                if case .string(let s) = entry.unwrappedUnion { metadata[key] = s }
+            }
+        }
+        return AuditEvent(
+            eventID: eventID, tenantID: tenantID, actorID: actorID, eventType: eventType,
+            resource: resource, action: action, timestampMilliseconds: timestamp, metadata: metadata
+        )
+    }
+
+    private static func isEmpty(_ value: AvroValue) -> Bool {
+        switch value {
+        case .string(let s): s.isEmpty
+        case .long(let n): n == 0
+        case .map(let m): m.isEmpty
+        default: false
+        }
+    }
+}
+
+/// The violations that refuse one event.
+public struct FieldViolations: Error, Sendable, Hashable {
+    public var violations: [FieldViolation]
+    public init(_ violations: [FieldViolation]) { self.violations = violations }
+}

@@ -1,0 +1,75 @@
+/// The field rules every event must meet before it is encoded (the schema check follows).
+///
+/// Limits are in UTF-8 bytes. They keep one careless or hostile caller from storing values that
+/// break reports or blow up memory: ids and names are short, nothing contains control characters
+/// (they break CSV exports and terminals), timestamps are plausible.
+public struct EventValidator: Sendable {
+    public struct Limits: Sendable, Hashable {
+        public var maxIDBytes = 128
+        public var maxActorBytes = 256
+        public var maxResourceBytes = 1024
+        public var maxMetadataEntries = 64
+        public var maxMetadataKeyBytes = 128
+        public var maxMetadataValueBytes = 4096
+        /// How far in the future a timestamp may be (clock skew), in milliseconds. Default 24 h.
+        public var maxFutureSkewMilliseconds: Int64 = 24 * 3600 * 1000
+        public init() {}
+    }
+
+    public var limits: Limits
+
+    public init(limits: Limits = Limits()) {
+        self.limits = limits
+    }
+
+    /// Every broken rule of `event`, empty when it is valid. `nowMilliseconds` is the current time.
+    public func violations(of event: AuditEvent, nowMilliseconds: Int64) -> [FieldViolation] {
+        var found: [FieldViolation] = []
+        func text(_ field: String, _ value: String, max: Int, required: Bool = true) {
+            let bytes = value.utf8.count
+            if bytes == 0 {
+                if required {
+                    found.append(.init(field: field, rule: "required", description: "\(field) is required and must not be empty"))
+                }
+                return
+            }
+            if bytes > max {
+                found.append(.init(field: field, rule: "max_length", description: "\(field) is \(bytes) bytes long; the limit is \(max) bytes"))
+            }
+            if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                found.append(.init(field: field, rule: "control_characters", description: "\(field) contains control characters (such as newlines or NUL); remove them"))
+            }
+        }
+        text("event_id", event.eventID, max: limits.maxIDBytes)
+        text("tenant_id", event.tenantID, max: limits.maxIDBytes)
+        text("actor_id", event.actorID, max: limits.maxActorBytes)
+        text("event_type", event.eventType, max: limits.maxIDBytes)
+        text("resource", event.resource, max: limits.maxResourceBytes)
+        text("action", event.action, max: limits.maxIDBytes)
+
+        if event.timestampMilliseconds <= 0 {
+            found.append(.init(field: "timestamp_ms", rule: "positive", description: "timestamp_ms must be milliseconds since the Unix epoch, greater than 0 (got \(event.timestampMilliseconds))"))
+        } else if event.timestampMilliseconds > nowMilliseconds + limits.maxFutureSkewMilliseconds {
+            found.append(.init(field: "timestamp_ms", rule: "not_in_future", description: "timestamp_ms \(event.timestampMilliseconds) is more than \(limits.maxFutureSkewMilliseconds / 3_600_000) h in the future; send milliseconds, not microseconds, and check the sender's clock"))
+        }
+
+        if event.metadata.count > limits.maxMetadataEntries {
+            found.append(.init(field: "metadata", rule: "max_entries", description: "metadata has \(event.metadata.count) entries; the limit is \(limits.maxMetadataEntries)"))
+        }
+        for (key, value) in event.metadata.sorted(by: { $0.key < $1.key }) {
+            let field = "metadata[\"\(key.prefix(64))\"]"
+            if key.isEmpty {
+                found.append(.init(field: "metadata", rule: "required", description: "metadata keys must not be empty"))
+            } else if key.utf8.count > limits.maxMetadataKeyBytes {
+                found.append(.init(field: field, rule: "max_length", description: "metadata key is \(key.utf8.count) bytes long; the limit is \(limits.maxMetadataKeyBytes) bytes"))
+            }
+            if value.utf8.count > limits.maxMetadataValueBytes {
+                found.append(.init(field: field, rule: "max_length", description: "metadata value is \(value.utf8.count) bytes long; the limit is \(limits.maxMetadataValueBytes) bytes"))
+            }
+            if key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                found.append(.init(field: field, rule: "control_characters", description: "metadata key contains control characters; remove them"))
+            }
+        }
+        return found
+    }
+}

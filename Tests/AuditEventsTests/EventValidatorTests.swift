@@ -1,0 +1,62 @@
+import AuditEvents
+import Testing
+
+@Suite("Event field rules")
+struct EventValidatorTests {
+    let now: Int64 = 1_760_000_000_000
+    let validator = EventValidator()
+
+    func event() -> AuditEvent {
+        AuditEvent(
+            eventID: "e-1", tenantID: "acme", actorID: "alice", eventType: "auth",
+            resource: "session", action: "login", timestampMilliseconds: now - 1000, metadata: ["ip": "10.0.0.1"]
+        )
+    }
+
+    @Test func validEventHasNoViolations() {
+        #expect(validator.violations(of: event(), nowMilliseconds: now).isEmpty)
+    }
+
+    @Test(arguments: [
+        (\AuditEvent.eventID, "event_id"), (\AuditEvent.tenantID, "tenant_id"), (\AuditEvent.actorID, "actor_id"),
+        (\AuditEvent.eventType, "event_type"), (\AuditEvent.resource, "resource"), (\AuditEvent.action, "action"),
+    ] as [(WritableKeyPath<AuditEvent, String> & Sendable, String)])
+    func emptyRequiredFieldIsNamed(field: WritableKeyPath<AuditEvent, String> & Sendable, name: String) {
+        var e = event()
+        e[keyPath: field] = ""
+        let violations = validator.violations(of: e, nowMilliseconds: now)
+        #expect(violations == [FieldViolation(field: name, rule: "required", description: "\(name) is required and must not be empty")])
+    }
+
+    @Test func overlongAndControlCharacters() {
+        var e = event()
+        e.tenantID = String(repeating: "t", count: 129)
+        e.actorID = "alice\nadmin"
+        let violations = validator.violations(of: e, nowMilliseconds: now)
+        #expect(violations.map(\.field) == ["tenant_id", "actor_id"])
+        #expect(violations.map(\.rule) == ["max_length", "control_characters"])
+        #expect(violations[0].description.contains("129 bytes"))
+    }
+
+    @Test func timestampRules() {
+        var e = event()
+        e.timestampMilliseconds = 0
+        #expect(validator.violations(of: e, nowMilliseconds: now).map(\.rule) == ["positive"])
+        e.timestampMilliseconds = now * 1000  // microseconds by mistake
+        let future = validator.violations(of: e, nowMilliseconds: now)
+        #expect(future.map(\.rule) == ["not_in_future"])
+        #expect(future[0].description.contains("microseconds"))
+        e.timestampMilliseconds = now + 3600 * 1000  // one hour of clock skew is fine
+        #expect(validator.violations(of: e, nowMilliseconds: now).isEmpty)
+    }
+
+    @Test func metadataLimits() {
+        var e = event()
+        e.metadata = Dictionary(uniqueKeysWithValues: (0 ..< 65).map { ("k\($0)", "v") })
+        #expect(validator.violations(of: e, nowMilliseconds: now).map(\.rule) == ["max_entries"])
+        e.metadata = ["": "x", "big": String(repeating: "v", count: 4097)]
+        let violations = validator.violations(of: e, nowMilliseconds: now)
+        #expect(Set(violations.map(\.rule)) == ["required", "max_length"])
+        #expect(violations.contains { $0.field == "metadata[\"big\"]" })
+    }
+}
