@@ -13,6 +13,7 @@ let package = Package(
     name: "AuditPipe",
     platforms: [.macOS(.v15)],
     products: [
+        .library(name: "AuditPipeClient", targets: ["AuditPipeClient"]),
         .executable(name: "auditpipe", targets: ["auditpipe"]),
         .executable(name: "auditpipe-dev-kafka", targets: ["auditpipe-dev-kafka"]),
     ],
@@ -52,6 +53,11 @@ let package = Package(
                 "CRdkafka",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .target(
+            name: "KafkaMockCluster",
+            dependencies: ["CRdkafka"],
             swiftSettings: defaultSwiftSettings
         ),
         .target(
@@ -102,6 +108,21 @@ let package = Package(
             swiftSettings: defaultSwiftSettings
         ),
 
+        // MARK: The client library
+
+        .target(
+            name: "AuditPipeClient",
+            dependencies: [
+                "AuditEvents",
+                "AuditPipeProto",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
+
         // MARK: The server
 
         .target(
@@ -140,7 +161,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "auditpipe-dev-kafka",
-            dependencies: ["KafkaClient"],
+            dependencies: [
+                "KafkaMockCluster",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: defaultSwiftSettings
         ),
 
@@ -160,6 +184,11 @@ let package = Package(
         .testTarget(
             name: "AuditEventsTests",
             dependencies: ["AuditEvents", "AuditIngest", "AvroCodec"],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .testTarget(
+            name: "KafkaMockClusterTests",
+            dependencies: ["KafkaMockCluster"],
             swiftSettings: defaultSwiftSettings
         ),
         .testTarget(

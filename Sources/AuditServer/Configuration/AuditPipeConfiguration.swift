@@ -1,3 +1,5 @@
+import Foundation
+
 /// Everything `auditpipe serve` needs to run. The executable fills it from flags and `AUDITPIPE_*`
 /// environment variables (see README.md, "Configuration reference"); defaults are safe for a
 /// single local instance.
@@ -16,11 +18,38 @@ public struct AuditPipeConfiguration: Sendable {
     public var clickHousePassword: String = ""
     /// Redis URL, `redis://[:password@]host:port[/db]` (`AUDITPIPE_REDIS_URL`).
     public var redisURL: String = ""
+    /// The Kafka topic audit events are written to (`AUDITPIPE_EVENTS_TOPIC`). Its schema registry
+    /// subject is `<topic>-value`.
+    public var eventsTopic: String = "auditpipe.events"
+    /// An external Confluent-compatible schema registry (`AUDITPIPE_SCHEMA_REGISTRY_URL`). Empty:
+    /// AuditPipe serves its own registry on the HTTP port, stored in `registryTopic`.
+    public var schemaRegistryURL: String = ""
+    /// The compacted Kafka topic that stores the built-in registry (`AUDITPIPE_REGISTRY_TOPIC`).
+    public var registryTopic: String = "_auditpipe_schemas"
+    /// The schema version events are encoded with (`AUDITPIPE_SCHEMA_VERSION`): nil for the latest.
+    public var schemaVersion: Int?
+
+    /// The bootstrap servers as a list.
+    public var kafkaBootstrapServers: [String] {
+        kafkaBrokers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
 
     public init() {}
 
     /// Checks the settings that can be checked without connecting anywhere.
     public func validate() throws(ConfigurationError) {
+        if kafkaBootstrapServers.isEmpty {
+            throw ConfigurationError(
+                setting: "AUDITPIPE_KAFKA_BROKERS",
+                problem: "no Kafka bootstrap servers; set --kafka-brokers or AUDITPIPE_KAFKA_BROKERS (for the dev stack: source .dev/env after Deploy/dev/up)"
+            )
+        }
+        if eventsTopic.isEmpty {
+            throw ConfigurationError(setting: "AUDITPIPE_EVENTS_TOPIC", problem: "the events topic name is empty")
+        }
+        if let schemaVersion, schemaVersion < 1 {
+            throw ConfigurationError(setting: "AUDITPIPE_SCHEMA_VERSION", problem: "\(schemaVersion) is not a version; versions start at 1 (leave it unset for the latest)")
+        }
         if grpcAddress == httpAddress, grpcAddress.port != 0 {
             throw ConfigurationError(
                 setting: "AUDITPIPE_HTTP_ADDR",

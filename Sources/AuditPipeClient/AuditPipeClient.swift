@@ -1,0 +1,201 @@
+public import AuditEvents
+import AuditPipeProto
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import GRPCProtobuf
+import SwiftProtobuf
+import Synchronization
+
+/// The outcome of sending one event to AuditPipe.
+public enum IngestResult: Sendable, Hashable {
+    /// Durable in Kafka: it will not be lost, and appears in reports within seconds.
+    case durable(partition: Int32, offset: Int64)
+    /// Refused: the event breaks these rules. Fix it; resending it unchanged fails again.
+    case invalid([FieldViolation])
+    /// Refused: the credentials do not allow events for this event's tenant.
+    case permissionDenied(String)
+    /// Not stored now. Resend the same event (same `eventID`) later.
+    case unavailable(String)
+
+    /// True for `.durable`.
+    public var isDurable: Bool {
+        if case .durable = self { return true }
+        return false
+    }
+}
+
+/// Where the client connects and how it authenticates.
+public struct AuditPipeClientConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// The API key sent as `authorization: Bearer <key>` on every call, if the server wants one.
+    public var apiKey: String?
+
+    public init(host: String = "127.0.0.1", port: Int = 50051, apiKey: String? = nil) {
+        self.host = host
+        self.port = port
+        self.apiKey = apiKey
+    }
+}
+
+/// A small client for AuditPipe's gRPC API.
+///
+/// ```swift
+/// let client = try AuditPipeClient(configuration: .init(host: "auditpipe", port: 50051, apiKey: key))
+/// try await withThrowingDiscardingTaskGroup { group in
+///     group.addTask { try await client.run() }
+///     let results = try await client.ingestBatch(events)
+///     client.shutdown()
+/// }
+/// ```
+public final class AuditPipeClient: Sendable {
+    private let grpc: GRPCClient<HTTP2ClientTransport.Posix>
+    private let service: Auditpipe_V1_AuditService.Client<HTTP2ClientTransport.Posix>
+    private let metadata: Metadata
+
+    public init(configuration: AuditPipeClientConfiguration) throws {
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .dns(host: configuration.host, port: configuration.port),
+            transportSecurity: .plaintext
+        )
+        self.grpc = GRPCClient(transport: transport)
+        self.service = Auditpipe_V1_AuditService.Client(wrapping: grpc)
+        var metadata = Metadata()
+        if let key = configuration.apiKey { metadata.addString("Bearer \(key)", forKey: "authorization") }
+        self.metadata = metadata
+    }
+
+    /// Runs the client's connections until `shutdown()`; call it in a task of its own.
+    public func run() async throws {
+        try await grpc.runConnections()
+    }
+
+    /// Stops the client once the calls in flight have finished.
+    public func shutdown() {
+        grpc.beginGracefulShutdown()
+    }
+
+    /// Sends events in one call and returns one result per event, in order.
+    public func ingestBatch(_ events: [AuditEvent]) async throws -> [IngestResult] {
+        let request = Auditpipe_V1_IngestBatchRequest.with { $0.events = events.map(Auditpipe_V1_AuditEvent.init) }
+        let response = try await service.ingestBatch(request, metadata: metadata)
+        return response.results.map(IngestResult.init)
+    }
+
+    /// Opens an `Ingest` stream for the duration of `body`: every `send` on it returns when its
+    /// event is durable or refused, and many sends may be in flight at once.
+    public func withIngestStream<Result: Sendable>(
+        _ body: @Sendable (IngestStream) async throws -> Result
+    ) async throws -> Result {
+        let (requests, requestsContinuation) = AsyncStream.makeStream(of: Auditpipe_V1_IngestRequest.self)
+        let stream = IngestStream(requests: requestsContinuation)
+        let service = self.service
+        let metadata = self.metadata
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    try await service.ingest(metadata: metadata) { writer in
+                        for await request in requests {
+                            try await writer.write(request)
+                        }
+                    } onResponse: { response in
+                        for try await result in response.messages {
+                            stream.complete(result)
+                        }
+                    }
+                    stream.close(reason: "the Ingest stream ended")
+                } catch {
+                    stream.close(reason: "the Ingest stream failed: \(error)")
+                }
+            }
+            defer { requestsContinuation.finish() }
+            let result = try await body(stream)
+            requestsContinuation.finish()
+            try await group.waitForAll()
+            return result
+        }
+    }
+}
+
+/// An open `Ingest` stream. See `AuditPipeClient.withIngestStream(_:)`.
+public final class IngestStream: Sendable {
+    private struct State {
+        var nextSequence: UInt64 = 1
+        var pending: [UInt64: CheckedContinuation<IngestResult, Never>] = [:]
+        var closedReason: String?
+    }
+
+    private let requests: AsyncStream<Auditpipe_V1_IngestRequest>.Continuation
+    private let state = Mutex(State())
+
+    init(requests: AsyncStream<Auditpipe_V1_IngestRequest>.Continuation) {
+        self.requests = requests
+    }
+
+    /// Sends one event and returns once it is durable or refused. If the stream breaks first the
+    /// result is `.unavailable`: resend the event (same `eventID`).
+    public func send(_ event: AuditEvent) async -> IngestResult {
+        await withCheckedContinuation { continuation in
+            let sequence: UInt64? = state.withLock { state in
+                if state.closedReason != nil { return nil }
+                let sequence = state.nextSequence
+                state.nextSequence += 1
+                state.pending[sequence] = continuation
+                return sequence
+            }
+            guard let sequence else {
+                continuation.resume(returning: .unavailable(state.withLock { $0.closedReason } ?? "stream closed"))
+                return
+            }
+            requests.yield(.with {
+                $0.event = Auditpipe_V1_AuditEvent(event)
+                $0.sequence = sequence
+            })
+        }
+    }
+
+    func complete(_ result: Auditpipe_V1_IngestResult) {
+        let continuation = state.withLock { $0.pending.removeValue(forKey: result.sequence) }
+        continuation?.resume(returning: IngestResult(result))
+    }
+
+    func close(reason: String) {
+        let pending = state.withLock { state -> [CheckedContinuation<IngestResult, Never>] in
+            state.closedReason = reason
+            defer { state.pending.removeAll() }
+            return Array(state.pending.values)
+        }
+        for continuation in pending {
+            continuation.resume(returning: .unavailable(reason))
+        }
+    }
+}
+
+extension IngestResult {
+    init(_ result: Auditpipe_V1_IngestResult) {
+        switch result.status {
+        case .durable:
+            self = .durable(partition: result.kafkaPartition, offset: result.kafkaOffset)
+        case .invalid:
+            self = .invalid(result.violations.map { FieldViolation(field: $0.field, rule: $0.rule, description: $0.description_p) })
+        case .permissionDenied:
+            self = .permissionDenied(result.message)
+        case .unavailable, .unspecified, .UNRECOGNIZED:
+            self = .unavailable(result.message.isEmpty ? "the server gave no status" : result.message)
+        }
+    }
+}
+
+extension Auditpipe_V1_AuditEvent {
+    init(_ event: AuditEvent) {
+        self.init()
+        eventID = event.eventID
+        tenantID = event.tenantID
+        actorID = event.actorID
+        eventType = event.eventType
+        resource = event.resource
+        action = event.action
+        timestampMs = event.timestampMilliseconds
+        metadata = event.metadata
+    }
+}
