@@ -193,7 +193,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KafkaClientTests",
-            dependencies: ["KafkaClient", "AuditPipeTestSupport"],
+            dependencies: ["KafkaClient", "AuditPipeTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: defaultSwiftSettings
         ),
         .testTarget(

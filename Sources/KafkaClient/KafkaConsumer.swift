@@ -1,0 +1,535 @@
+internal import CRdkafka
+import Dispatch
+import Foundation
+public import Logging
+import Synchronization
+
+/// A consumer-group member over librdkafka, with manual commits only.
+///
+/// Records and rebalances arrive in order through ``events``. A dedicated thread polls
+/// librdkafka's consumer queue (`rd_kafka_poll_set_consumer`, events API) and handles rebalances
+/// itself: `rd_kafka_incremental_assign`/`unassign` when the group's protocol is COOPERATIVE
+/// (`cooperative-sticky`), `rd_kafka_assign` when it is EAGER (`range`, `roundrobin`).
+///
+/// ## Revocation guarantee
+/// librdkafka's revoke takes effect (the partitions are unassigned) on the polling thread, when
+/// the rebalance arrives, which can be *before* the reader of ``events`` sees ``KafkaConsumerEvent/revoked(_:)``.
+/// What is guaranteed:
+/// - events are delivered in order: every record handed out before `.revoked(ps)` was polled
+///   while `ps` was assigned;
+/// - records of `ps` buffered but not yet handed out are dropped (their new owner reads them);
+/// - after the revoke, ``commit(_:)`` for `ps` either fails (e.g. `illegalGeneration`,
+///   `rebalanceInProgress`, `unknownMemberID`: harmless, the new owner re-reads from the last
+///   committed offset) or succeeds with an offset of records this member did process.
+/// So a pipeline that commits only after its idempotent write may see records twice across a
+/// rebalance, never loses any: at-least-once plus idempotent inserts gives exactly-once.
+///
+/// ## Backpressure
+/// At most ``KafkaConsumerConfiguration/bufferHighWatermark`` events are buffered; then polling
+/// pauses until the reader brings the buffer down to the low watermark. A reader that stalls
+/// longer than `max.poll.interval.ms` makes librdkafka leave the group (its partitions move).
+///
+/// Call ``close()`` when done: it leaves the group gracefully (serving the rebalance that close
+/// triggers), then destroys the client; ``events`` then ends.
+public final class KafkaConsumer: Sendable {
+    private let core: ConsumerCore
+
+    /// Creates the consumer, subscribes to `topics` and starts its polling thread.
+    ///
+    /// - Throws: ``KafkaError`` with code `invalidArgument` for an invalid configuration or topic list.
+    public init(configuration: KafkaConsumerConfiguration, topics: [String], logger: Logger) throws(KafkaError) {
+        try configuration.validate()
+        guard !topics.isEmpty, !topics.contains(where: \.isEmpty) else {
+            throw .invalidConfiguration("KafkaConsumer topics", "must list at least one non-empty topic name")
+        }
+        self.core = try ConsumerCore(configuration: configuration, topics: topics, logger: logger)
+    }
+
+    deinit {
+        core.closeInBackground()
+    }
+
+    /// The records and rebalance events, in order. One reader at a time. Ends (returns `nil`)
+    /// after ``close()``; throws if the consumer hits a fatal error.
+    public var events: KafkaConsumerEvents { KafkaConsumerEvents(core: core) }
+
+    /// Commits offsets synchronously (on the consumer's dedicated queue). Each offset is the
+    /// *next* offset to read: ``KafkaMessage/nextOffset``.
+    ///
+    /// - Throws: ``KafkaError`` if the commit or any partition's commit failed; after a revoke
+    ///   this is expected and harmless (see the type's documentation).
+    public func commit(_ offsets: [KafkaTopicPartitionOffset]) async throws(KafkaError) {
+        try await core.commit(offsets)
+    }
+
+    /// The group's committed offsets (the next offset to read) for `partitions`; a partition
+    /// with no committed offset is absent from the result.
+    public func committed(_ partitions: [KafkaTopicPartition], timeout: Duration = .seconds(10)) async throws(KafkaError) -> [KafkaTopicPartition: Int64] {
+        try await core.committed(partitions, timeout: timeout)
+    }
+
+    /// The low (oldest retained) and high (next to be written) offsets of a partition, from the
+    /// broker.
+    public func watermarks(topic: String, partition: Int32, timeout: Duration = .seconds(10)) async throws(KafkaError) -> (low: Int64, high: Int64) {
+        try await core.watermarks(topic: topic, partition: partition, timeout: timeout)
+    }
+
+    /// Moves the read position of assigned partitions (the next record delivered from each is at
+    /// the given offset).
+    public func seek(_ offsets: [KafkaTopicPartitionOffset], timeout: Duration = .seconds(10)) async throws(KafkaError) {
+        try await core.seek(offsets, timeout: timeout)
+    }
+
+    /// Stops fetching from assigned partitions until ``resume(_:)``; records already buffered are
+    /// still delivered.
+    public func pause(_ partitions: [KafkaTopicPartition]) async throws(KafkaError) {
+        try await core.pauseOrResume(partitions, pause: true)
+    }
+
+    /// Resumes fetching from paused partitions.
+    public func resume(_ partitions: [KafkaTopicPartition]) async throws(KafkaError) {
+        try await core.pauseOrResume(partitions, pause: false)
+    }
+
+    /// Leaves the group gracefully and destroys the client. Commit what you processed *before*
+    /// calling this. Safe to call more than once.
+    public func close() async {
+        await core.close()
+    }
+}
+
+/// The events of a ``KafkaConsumer``, as an `AsyncSequence`.
+public struct KafkaConsumerEvents: AsyncSequence, Sendable {
+    /// The element type.
+    public typealias Element = KafkaConsumerEvent
+    /// The error type.
+    public typealias Failure = KafkaError
+
+    let core: ConsumerCore
+
+    /// Creates the iterator (one reader at a time).
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(core: core) }
+
+    /// Iterates the consumer's events.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let core: ConsumerCore
+
+        /// The next event; `nil` after ``KafkaConsumer/close()`` or when the task is cancelled.
+        public mutating func next() async throws(KafkaError) -> KafkaConsumerEvent? {
+            try await core.nextEvent()
+        }
+
+        /// The next event; `nil` after ``KafkaConsumer/close()`` or when the task is cancelled.
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws(KafkaError) -> KafkaConsumerEvent? {
+            try await core.nextEvent()
+        }
+    }
+}
+
+/// The consumer's machinery, kept apart from ``KafkaConsumer`` so that the polling thread does not
+/// keep the public object alive.
+final class ConsumerCore: Sendable {
+    typealias Waiter = UnsafeContinuation<Result<KafkaConsumerEvent?, KafkaError>, Never>
+    typealias StateMachine = ConsumerStateMachine<Waiter>
+
+    private let handle: SendablePointer
+    private let consumerQueue: SendablePointer
+    private let logger: Logger
+    private let blockingQueue: DispatchQueue
+    private let state: Mutex<StateMachine>
+    /// Wakes the polling thread when it is parked (buffer full) and something changed.
+    private let pollerWakeup = DispatchSemaphore(value: 0)
+    private let destroyed = Atomic<Bool>(false)
+    private let closeDone = Mutex<[UnsafeContinuation<Void, Never>]?>([])
+    private let closeTimeoutMilliseconds: Int
+
+    init(configuration: KafkaConsumerConfiguration, topics: [String], logger: Logger) throws(KafkaError) {
+        var logger = logger
+        logger[metadataKey: LogKey.client] = "consumer:\(configuration.groupID)"
+        self.logger = logger
+        self.state = Mutex(StateMachine(highWatermark: configuration.bufferHighWatermark, lowWatermark: configuration.bufferLowWatermark))
+        self.closeTimeoutMilliseconds = configuration.sessionTimeoutMilliseconds + 10_000
+        let rk = try makeKafkaHandle(
+            type: RD_KAFKA_CONSUMER,
+            properties: configuration.properties,
+            events: Int32(RD_KAFKA_EVENT_FETCH | RD_KAFKA_EVENT_REBALANCE | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG)
+        )
+        rd_kafka_set_log_queue(rk, nil)
+        rd_kafka_poll_set_consumer(rk)  // main queue (logs, errors) forwarded to the consumer queue
+        let list = makePartitionList(topics.map { ($0, -1, -1001) })  // RD_KAFKA_PARTITION_UA, RD_KAFKA_OFFSET_INVALID
+        let err = rd_kafka_subscribe(rk, list)
+        rd_kafka_topic_partition_list_destroy(list)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            rd_kafka_destroy(rk)
+            throw KafkaError(err, doing: "subscribing to \(topics.joined(separator: ","))", hint: "check the topic names")
+        }
+        self.handle = SendablePointer(raw: rk)
+        self.consumerQueue = SendablePointer(raw: rd_kafka_queue_get_consumer(rk))
+        self.blockingQueue = DispatchQueue(label: "auditpipe.kafka.consumer.blocking")
+        _ = DedicatedThread(name: "kafka-consumer-poll") { [self] in pollLoop() }
+    }
+
+    // MARK: Polling thread
+
+    private func pollLoop() {
+        while true {
+            let (lifecycle, park) = state.withLock { ($0.lifecycle, $0.shouldParkPoller()) }
+            if lifecycle != .running { break }
+            if park {
+                _ = pollerWakeup.wait(timeout: .now() + .milliseconds(100))
+                continue
+            }
+            guard let event = rd_kafka_queue_poll(consumerQueue.raw, 100) else { continue }
+            handle(event: event)
+            rd_kafka_event_destroy(event)
+        }
+        let closedCleanly = leaveGroup()
+        blockingQueue.async { [self] in
+            rd_kafka_queue_destroy(consumerQueue.raw)
+            if closedCleanly {
+                rd_kafka_destroy(handle.raw)
+            } else {
+                rd_kafka_destroy_flags(handle.raw, 0x8)  // RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE
+            }
+            destroyed.store(true, ordering: .releasing)
+            let waiter = state.withLock { $0.finishClose() }
+            waiter?.resume(returning: .success(nil))
+            let waiters = closeDone.withLock { waiters in
+                defer { waiters = nil }
+                return waiters ?? []
+            }
+            for waiter in waiters { waiter.resume() }
+            logger.debug("consumer closed")
+        }
+    }
+
+    /// `rd_kafka_consumer_close_queue` on a queue of its own, served until the consumer is closed
+    /// (close triggers a final rebalance that must be handled, or close hangs).
+    private func leaveGroup() -> Bool {
+        let rk = handle.raw
+        guard let closeQueue = rd_kafka_queue_new(rk) else { return false }
+        defer { rd_kafka_queue_destroy(closeQueue) }
+        if let error = rd_kafka_consumer_close_queue(rk, closeQueue) {
+            let kafkaError = KafkaError(consuming: error, doing: "closing the consumer")
+            logger.error("\(kafkaError.message)")
+            return false
+        }
+        let deadline = ContinuousClock.now + .milliseconds(closeTimeoutMilliseconds)
+        while rd_kafka_consumer_closed(rk) == 0 {
+            if ContinuousClock.now > deadline {
+                logger.error("consumer close did not finish within \(closeTimeoutMilliseconds) ms; destroying without leaving the group")
+                return false
+            }
+            guard let event = rd_kafka_queue_poll(closeQueue, 100) else { continue }
+            handle(event: event)
+            rd_kafka_event_destroy(event)
+        }
+        return true
+    }
+
+    private func handle(event: OpaquePointer) {
+        switch rd_kafka_event_type(event) {
+        case RD_KAFKA_EVENT_FETCH:
+            while let message = rd_kafka_event_message_next(event) {
+                handleMessage(message)
+            }
+        case RD_KAFKA_EVENT_REBALANCE:
+            handleRebalance(event)
+        case RD_KAFKA_EVENT_LOG:
+            forwardLog(event, to: logger)
+        case RD_KAFKA_EVENT_ERROR:
+            handleError(event)
+        default:
+            break
+        }
+    }
+
+    private func handleMessage(_ message: UnsafePointer<rd_kafka_message_t>) {
+        let m = message.pointee
+        let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
+        guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            let text = String(cString: rd_kafka_message_errstr(message))
+            logger.warning(
+                "consumer error on \(topic)[\(m.partition)]: \(text)",
+                metadata: [LogKey.errorCode: "\(KafkaError.Code(m.err).name)"]
+            )
+            return
+        }
+        var headers: [KafkaHeader] = []
+        var hdrs: OpaquePointer?
+        if rd_kafka_message_headers(message, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR, let hdrs {
+            var index = 0
+            var name: UnsafePointer<CChar>?
+            var value: UnsafeRawPointer?
+            var size = 0
+            while rd_kafka_header_get_all(hdrs, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+                headers.append(KafkaHeader(name: name.map { String(cString: $0) } ?? "", value: bytes))
+                index += 1
+            }
+        }
+        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let timestamp = rd_kafka_message_timestamp(message, &timestampType)
+        let record = KafkaMessage(
+            topic: topic,
+            partition: m.partition,
+            offset: m.offset,
+            key: m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) },
+            value: m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) },
+            headers: headers,
+            timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp
+        )
+        deliver(state.withLock { $0.received(record) })
+    }
+
+    private func deliver(_ action: StateMachine.DeliverAction) {
+        if case .resume(let waiter, let event) = action {
+            waiter.resume(returning: .success(event))
+        }
+    }
+
+    private func handleRebalance(_ event: OpaquePointer) {
+        let rk = handle.raw
+        let err = rd_kafka_event_error(event)
+        let list = rd_kafka_event_topic_partition_list(event)
+        let partitions = readPartitionList(list).map { KafkaTopicPartition(topic: $0.topic, partition: $0.partition) }
+        let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+        switch err {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            var failure: KafkaError?
+            if cooperative {
+                if let error = rd_kafka_incremental_assign(rk, list) {
+                    failure = KafkaError(consuming: error, doing: "incremental assign of \(partitions.count) partitions")
+                }
+            } else {
+                let assignErr = rd_kafka_assign(rk, list)
+                if assignErr != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    failure = KafkaError(assignErr, doing: "assign of \(partitions.count) partitions")
+                }
+            }
+            if let failure {
+                // Not assigned: nothing will be fetched, so the reader is not told otherwise.
+                logger.error("\(failure.message)", metadata: [LogKey.errorCode: "\(failure.code.name)"])
+                return
+            }
+            logger.info("partitions assigned", metadata: [LogKey.topicPartition: "\(partitions.map(\.description).joined(separator: ","))"])
+            deliver(state.withLock { $0.assigned(partitions) })
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            let lost = rd_kafka_assignment_lost(rk) != 0
+            if cooperative {
+                if let error = rd_kafka_incremental_unassign(rk, list) {
+                    logger.error("\(KafkaError(consuming: error, doing: "incremental unassign").message)")
+                }
+            } else {
+                let assignErr = rd_kafka_assign(rk, nil)
+                if assignErr != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    logger.error("\(KafkaError(assignErr, doing: "unassign").message)")
+                }
+            }
+            logger.info(
+                "partitions \(lost ? "lost" : "revoked")",
+                metadata: [LogKey.topicPartition: "\(partitions.map(\.description).joined(separator: ","))"]
+            )
+            deliver(state.withLock { $0.revoked(partitions) })
+        default:
+            // A rebalance error: drop the assignment, librdkafka rejoins.
+            logger.error("rebalance error: \(KafkaError.Code(err).explanation)")
+            _ = rd_kafka_assign(rk, nil)
+            let previous = state.withLock { Array($0.assignment) }
+            if !previous.isEmpty { deliver(state.withLock { $0.revoked(previous) }) }
+        }
+    }
+
+    private func handleError(_ event: OpaquePointer) {
+        let err = rd_kafka_event_error(event)
+        let text = rd_kafka_event_error_string(event).map { String(cString: $0) } ?? ""
+        guard rd_kafka_event_error_is_fatal(event) != 0 else {
+            logger.warning("kafka consumer error: \(text)", metadata: [LogKey.errorCode: "\(KafkaError.Code(err).name)"])
+            return
+        }
+        var buffer = [CChar](repeating: 0, count: 512)
+        let original = rd_kafka_fatal_error(handle.raw, &buffer, buffer.count)
+        let error = KafkaError(
+            code: KafkaError.Code(original == RD_KAFKA_RESP_ERR_NO_ERROR ? err : original),
+            message: "the consumer hit a fatal error (\(cString(buffer).isEmpty ? text : cString(buffer))): close it and create a new KafkaConsumer",
+            isRetriable: false,
+            isFatal: true
+        )
+        logger.critical("\(error.message)")
+        if let waiter = state.withLock({ $0.fail(error) }) {
+            waiter.resume(returning: .failure(error))
+        }
+    }
+
+    // MARK: Reader
+
+    func nextEvent() async throws(KafkaError) -> KafkaConsumerEvent? {
+        if Task.isCancelled { return nil }
+        let action = state.withLock { $0.next() }
+        switch action {
+        case .event(let event, let wake):
+            if wake { pollerWakeup.signal() }
+            return event
+        case .finished(let error):
+            if let error { throw error }
+            return nil
+        case .suspend:
+            break
+        }
+        let result = await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: Waiter) in
+                switch state.withLock({ $0.suspend(continuation) }) {
+                case .suspended:
+                    break
+                case .resumeNow(.event(let event, let wake)):
+                    if wake { pollerWakeup.signal() }
+                    continuation.resume(returning: .success(event))
+                case .resumeNow(.finished(let error)):
+                    continuation.resume(returning: error.map { .failure($0) } ?? .success(nil))
+                case .resumeNow(.suspend):
+                    preconditionFailure("suspend never asks to suspend again")
+                }
+            }
+        } onCancel: {
+            state.withLock { $0.cancelReader() }?.resume(returning: .success(nil))
+        }
+        return try result.get()
+    }
+
+    // MARK: Blocking operations (dedicated queue)
+
+    private func onBlockingQueue<T: Sendable>(
+        _ body: @escaping @Sendable (OpaquePointer) -> Result<T, KafkaError>
+    ) async throws(KafkaError) -> T {
+        try await runBlocking(on: blockingQueue) { [self] () -> Result<T, KafkaError> in
+            guard !destroyed.load(ordering: .acquiring) else {
+                return .failure(KafkaError(code: .destroyed, message: "the consumer is closed: create a new KafkaConsumer", isRetriable: false))
+            }
+            return body(handle.raw)
+        }
+    }
+
+    func commit(_ offsets: [KafkaTopicPartitionOffset]) async throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        if let bad = offsets.first(where: { $0.offset < 0 }) {
+            throw KafkaError(code: .invalidArgument, message: "cannot commit negative offset \(bad): commit the next offset to read (last processed + 1)", isRetriable: false)
+        }
+        try await onBlockingQueue { rk -> Result<Void, KafkaError> in
+            let list = makePartitionList(offsets.map { ($0.topic, $0.partition, $0.offset) })
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            let err = rd_kafka_commit(rk, list, 0)
+            let failed = readPartitionList(list).filter { $0.error != RD_KAFKA_RESP_ERR_NO_ERROR }
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR || !failed.isEmpty {
+                let code = err != RD_KAFKA_RESP_ERR_NO_ERROR ? err : failed[0].error
+                let which = failed.isEmpty ? offsets.map(\.description) : failed.map { "\($0.topic)[\($0.partition)]@\($0.offset): \(KafkaError.Code($0.error).name)" }
+                return .failure(
+                    KafkaError(
+                        code,
+                        doing: "committing \(which.joined(separator: ", "))",
+                        hint: "if the partitions were revoked this is harmless (the new owner re-reads from the last committed offset); otherwise retry"
+                    )
+                )
+            }
+            return .success(())
+        }
+    }
+
+    func committed(_ partitions: [KafkaTopicPartition], timeout: Duration) async throws(KafkaError) -> [KafkaTopicPartition: Int64] {
+        guard !partitions.isEmpty else { return [:] }
+        let ms = milliseconds(timeout)
+        return try await onBlockingQueue { rk -> Result<[KafkaTopicPartition: Int64], KafkaError> in
+            let list = makePartitionList(partitions.map { ($0.topic, $0.partition, -1001) })
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            let err = rd_kafka_committed(rk, list, ms)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                return .failure(KafkaError(err, doing: "reading committed offsets", hint: "check that the group coordinator is reachable"))
+            }
+            var result: [KafkaTopicPartition: Int64] = [:]
+            for entry in readPartitionList(list) {
+                if entry.error != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    return .failure(KafkaError(entry.error, doing: "reading the committed offset of \(entry.topic)[\(entry.partition)]"))
+                }
+                if entry.offset >= 0 {
+                    result[KafkaTopicPartition(topic: entry.topic, partition: entry.partition)] = entry.offset
+                }
+            }
+            return .success(result)
+        }
+    }
+
+    func watermarks(topic: String, partition: Int32, timeout: Duration) async throws(KafkaError) -> (low: Int64, high: Int64) {
+        let ms = milliseconds(timeout)
+        let pair = try await onBlockingQueue { rk -> Result<[Int64], KafkaError> in
+            var low: Int64 = 0
+            var high: Int64 = 0
+            let err = rd_kafka_query_watermark_offsets(rk, topic, partition, &low, &high, ms)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                return .failure(KafkaError(err, doing: "querying the watermarks of \(topic)[\(partition)]"))
+            }
+            return .success([low, high])
+        }
+        return (pair[0], pair[1])
+    }
+
+    func seek(_ offsets: [KafkaTopicPartitionOffset], timeout: Duration) async throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let ms = milliseconds(timeout)
+        try await onBlockingQueue { rk -> Result<Void, KafkaError> in
+            let list = makePartitionList(offsets.map { ($0.topic, $0.partition, $0.offset) })
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            if let error = rd_kafka_seek_partitions(rk, list, ms) {
+                return .failure(KafkaError(consuming: error, doing: "seeking"))
+            }
+            if let failed = readPartitionList(list).first(where: { $0.error != RD_KAFKA_RESP_ERR_NO_ERROR }) {
+                return .failure(KafkaError(failed.error, doing: "seeking \(failed.topic)[\(failed.partition)]", hint: "only assigned partitions can be seeked"))
+            }
+            return .success(())
+        }
+    }
+
+    func pauseOrResume(_ partitions: [KafkaTopicPartition], pause: Bool) async throws(KafkaError) {
+        guard !partitions.isEmpty else { return }
+        try await onBlockingQueue { rk -> Result<Void, KafkaError> in
+            let list = makePartitionList(partitions.map { ($0.topic, $0.partition, -1001) })
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            let err = pause ? rd_kafka_pause_partitions(rk, list) : rd_kafka_resume_partitions(rk, list)
+            let failed = readPartitionList(list).first { $0.error != RD_KAFKA_RESP_ERR_NO_ERROR }
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR || failed != nil {
+                return .failure(KafkaError(failed?.error ?? err, doing: pause ? "pausing partitions" : "resuming partitions"))
+            }
+            return .success(())
+        }
+    }
+
+    // MARK: Close
+
+    func close() async {
+        if beginClose() { pollerWakeup.signal() }
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            let alreadyDone = closeDone.withLock { waiters -> Bool in
+                guard waiters != nil else { return true }
+                waiters!.append(continuation)
+                return false
+            }
+            if alreadyDone { continuation.resume() }
+        }
+    }
+
+    /// Used by `KafkaConsumer.deinit`.
+    func closeInBackground() {
+        if beginClose() {
+            logger.warning("KafkaConsumer released without close(): closing in the background")
+            pollerWakeup.signal()
+        }
+    }
+
+    /// Marks the consumer closing and interrupts a blocking poll. The yield happens under the lock
+    /// so the polling thread cannot have seen `closing` (and destroyed the queue) before it.
+    private func beginClose() -> Bool {
+        state.withLock { state in
+            guard state.beginClose() else { return false }
+            rd_kafka_queue_yield(consumerQueue.raw)
+            return true
+        }
+    }
+}

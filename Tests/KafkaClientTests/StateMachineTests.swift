@@ -1,0 +1,223 @@
+@testable import KafkaClient
+import Testing
+
+@Suite("Producer pending-delivery table")
+struct ProducerStateMachineTests {
+    typealias Machine = ProducerStateMachine<String, Int>
+
+    static let report = KafkaDeliveryReport(topic: "t", partition: 1, offset: 42, timestampMilliseconds: nil)
+
+    @Test func reportAfterAttachResumesTheWaiter() throws {
+        var machine = Machine()
+        guard case .produce(let id, _) = machine.beginProduce() else { Issue.record("expected produce"); return }
+        machine.produceAccepted(id: id)
+        guard case .wait = machine.attach(id: id, waiter: "sender") else { Issue.record("expected wait"); return }
+        guard case .resume(let waiter, let result) = machine.delivered(id: id, result: .success(Self.report)) else {
+            Issue.record("expected resume"); return
+        }
+        #expect(waiter == "sender")
+        #expect(try result.get() == Self.report)
+        #expect(machine.unresolvedCount == 0)
+    }
+
+    @Test func reportBeforeAttachIsKeptForTheSender() throws {
+        var machine = Machine()
+        guard case .produce(let id, _) = machine.beginProduce() else { Issue.record("expected produce"); return }
+        guard case .none = machine.delivered(id: id, result: .success(Self.report)) else { Issue.record("expected none"); return }
+        machine.produceAccepted(id: id)
+        guard case .resume(let result) = machine.attach(id: id, waiter: "late") else { Issue.record("expected resume"); return }
+        #expect(try result.get() == Self.report)
+        #expect(machine.unresolvedCount == 0)
+    }
+
+    @Test func idsAreDistinctAndUnknownReportsAreFlagged() {
+        var machine = Machine()
+        var ids: Set<UInt64> = []
+        for _ in 0..<100 {
+            guard case .produce(let id, _) = machine.beginProduce() else { Issue.record("expected produce"); return }
+            #expect(id != 0)
+            ids.insert(id)
+        }
+        #expect(ids.count == 100)
+        guard case .unknown = machine.delivered(id: 999_999, result: .success(Self.report)) else { Issue.record("expected unknown"); return }
+    }
+
+    @Test func rejectedProduceLeavesNoEntry() {
+        var machine = Machine()
+        guard case .produce(let id, _) = machine.beginProduce() else { Issue.record("expected produce"); return }
+        #expect(machine.activeProduceCalls == 1)
+        machine.produceRejected(id: id)
+        #expect(machine.activeProduceCalls == 0)
+        #expect(machine.unresolvedCount == 0)
+    }
+
+    @Test func queueFullWaitersWakeOnDeliveryAndMissedWakeupsAreDetected() {
+        var machine = Machine()
+        guard case .produce(let id, let generation) = machine.beginProduce() else { Issue.record("expected produce"); return }
+        machine.produceRejected(id: id)  // queue full
+        let ok1 = machine.waitForCapacity(after: generation, waiter: 1) == .wait(waiterID: 1)
+        #expect(ok1)
+        let ok2 = machine.waitForCapacity(after: generation, waiter: 2) == .wait(waiterID: 2)
+        #expect(ok2)
+        let ok3 = machine.cancelCapacityWait(waiterID: 2) == 2
+        #expect(ok3)
+        let ok4 = machine.capacityFreed() == [1]
+        #expect(ok4)
+        // A sender that failed before the reports arrived must not sleep: its generation is stale.
+        let ok5 = machine.waitForCapacity(after: generation, waiter: 3) == .retryNow
+        #expect(ok5)
+    }
+
+    @Test func shutdownFailsEverythingPendingAndRejectsNewSends() {
+        var machine = Machine()
+        guard case .produce(let a, _) = machine.beginProduce(), case .produce(let b, let generation) = machine.beginProduce() else {
+            Issue.record("expected produce"); return
+        }
+        machine.produceAccepted(id: a)
+        machine.produceAccepted(id: b)
+        _ = machine.attach(id: a, waiter: "a")
+        let ok6 = machine.waitForCapacity(after: generation, waiter: 7) == .wait(waiterID: 1)
+        #expect(ok6)
+        let (start, wake) = machine.beginShutdown()
+        #expect(start && wake == [7])
+        let ok7 = machine.beginShutdown().start == false
+        #expect(ok7)
+        guard case .fail(let error) = machine.beginProduce() else { Issue.record("expected fail"); return }
+        #expect(error.code == .destroyed)
+        let resumed = machine.finishShutdown()
+        #expect(resumed.map(\.0) == ["a"])
+        #expect(throws: KafkaError.self) { try resumed[0].1.get() }
+        // b had no waiter yet: attaching now resumes at once with the failure.
+        guard case .resume(let late) = machine.attach(id: b, waiter: "b") else { Issue.record("expected resume"); return }
+        #expect(throws: KafkaError.self) { try late.get() }
+        #expect(machine.unresolvedCount == 0)
+    }
+
+    @Test func fatalErrorFailsNewSends() {
+        var machine = Machine()
+        let fatal = KafkaError(code: .fatal, message: "fenced", isFatal: true)
+        _ = machine.fatal(fatal)
+        guard case .fail(let error) = machine.beginProduce() else { Issue.record("expected fail"); return }
+        #expect(error == fatal)
+    }
+}
+
+@Suite("Consumer buffer and assignment")
+struct ConsumerStateMachineTests {
+    typealias Machine = ConsumerStateMachine<String>
+
+    static func message(_ partition: Int32, _ offset: Int64, topic: String = "t") -> KafkaMessage {
+        KafkaMessage(topic: topic, partition: partition, offset: offset, key: nil, value: [1], headers: [], timestampMilliseconds: nil)
+    }
+
+    static func tp(_ partition: Int32) -> KafkaTopicPartition { KafkaTopicPartition(topic: "t", partition: partition) }
+
+    @Test func eventsComeOutInOrder() {
+        var machine = Machine(highWatermark: 10, lowWatermark: 5)
+        _ = machine.assigned([Self.tp(0)])
+        _ = machine.received(Self.message(0, 0))
+        _ = machine.received(Self.message(0, 1))
+        var out: [KafkaConsumerEvent] = []
+        while case .event(let event, _) = machine.next() { out.append(event) }
+        #expect(out == [.assigned([Self.tp(0)]), .message(Self.message(0, 0)), .message(Self.message(0, 1))])
+    }
+
+    @Test func waitingReaderGetsTheEventDirectly() {
+        var machine = Machine(highWatermark: 10, lowWatermark: 5)
+        guard case .suspend = machine.next() else { Issue.record("expected suspend"); return }
+        guard case .suspended = machine.suspend("reader") else { Issue.record("expected suspended"); return }
+        guard case .resume(let waiter, let event) = machine.assigned([Self.tp(3)]) else { Issue.record("expected resume"); return }
+        #expect(waiter == "reader")
+        #expect(event == .assigned([Self.tp(3)]))
+        #expect(machine.bufferedCount == 0)
+    }
+
+    @Test func pollerParksAtHighWatermarkAndWakesAtLowWatermark() {
+        var machine = Machine(highWatermark: 4, lowWatermark: 1)
+        for offset in 0..<4 {
+            let ok8 = !machine.shouldParkPoller()
+            #expect(ok8)
+            _ = machine.received(Self.message(0, Int64(offset)))
+        }
+        let ok9 = machine.shouldParkPoller()
+        #expect(ok9)
+        var wakes: [Bool] = []
+        while case .event(_, let wake) = machine.next() { wakes.append(wake) }
+        // 4 buffered: after reading 3 the buffer holds 1 (= low watermark): wake exactly then.
+        #expect(wakes == [false, false, true, false])
+        let ok10 = !machine.shouldParkPoller()
+        #expect(ok10)
+    }
+
+    @Test func revokeDropsUnreadRecordsOfRevokedPartitionsOnly() {
+        var machine = Machine(highWatermark: 100, lowWatermark: 10)
+        _ = machine.assigned([Self.tp(0), Self.tp(1)])
+        _ = machine.received(Self.message(0, 0))
+        _ = machine.received(Self.message(1, 0))
+        _ = machine.received(Self.message(0, 1))
+        _ = machine.revoked([Self.tp(0)])
+        #expect(machine.assignment == [Self.tp(1)])
+        #expect(Array(machine.bufferedEvents) == [.assigned([Self.tp(0), Self.tp(1)]), .message(Self.message(1, 0)), .revoked([Self.tp(0)])])
+    }
+
+    @Test func eagerRevokeAllThenAssignTracksAssignment() {
+        var machine = Machine(highWatermark: 100, lowWatermark: 10)
+        _ = machine.assigned([Self.tp(0), Self.tp(1), Self.tp(2)])
+        _ = machine.revoked([Self.tp(0), Self.tp(1), Self.tp(2)])
+        #expect(machine.assignment.isEmpty)
+        _ = machine.assigned([Self.tp(1)])
+        #expect(machine.assignment == [Self.tp(1)])
+    }
+
+    @Test func closeDropsUnreadRecordsAndEndsTheSequence() {
+        var machine = Machine(highWatermark: 2, lowWatermark: 0)
+        _ = machine.assigned([Self.tp(0)])
+        _ = machine.received(Self.message(0, 0))
+        _ = machine.received(Self.message(0, 1))
+        let ok11 = machine.shouldParkPoller()
+        #expect(ok11)
+        let ok12 = machine.beginClose()
+        #expect(ok12)
+        let ok13 = !machine.beginClose()
+        #expect(ok13)
+        let ok14 = !machine.shouldParkPoller() // closing must never park: close needs the poller
+        #expect(ok14)
+        guard case .none = machine.received(Self.message(0, 2)) else { Issue.record("expected none"); return }
+        _ = machine.revoked([Self.tp(0)])
+        let ok15 = machine.finishClose() == nil
+        #expect(ok15)
+        var out: [KafkaConsumerEvent] = []
+        while case .event(let event, _) = machine.next() { out.append(event) }
+        #expect(out == [.assigned([Self.tp(0)]), .revoked([Self.tp(0)])])
+        guard case .finished(nil) = machine.next() else { Issue.record("expected end"); return }
+    }
+
+    @Test func closeResumesAWaitingReader() {
+        var machine = Machine(highWatermark: 2, lowWatermark: 0)
+        guard case .suspend = machine.next(), case .suspended = machine.suspend("reader") else { Issue.record("expected suspended"); return }
+        _ = machine.beginClose()
+        let ok16 = machine.finishClose() == "reader"
+        #expect(ok16)
+    }
+
+    @Test func fatalErrorIsThrownAfterTheBuffer() {
+        var machine = Machine(highWatermark: 10, lowWatermark: 1)
+        _ = machine.received(Self.message(0, 0))
+        let fatal = KafkaError(code: .fatal, message: "boom", isFatal: true)
+        let ok17 = machine.fail(fatal) == nil
+        #expect(ok17)
+        guard case .event = machine.next() else { Issue.record("expected event"); return }
+        guard case .finished(let error) = machine.next() else { Issue.record("expected finished"); return }
+        #expect(error == fatal)
+    }
+
+    @Test func cancellationBeforeSuspendEndsIteration() {
+        var machine = Machine(highWatermark: 10, lowWatermark: 1)
+        let ok18 = machine.cancelReader() == nil
+        #expect(ok18)
+        guard case .resumeNow(.finished(nil)) = machine.suspend("reader") else { Issue.record("expected end"); return }
+        guard case .suspended = machine.suspend("reader2") else { Issue.record("expected suspended"); return }
+        let ok19 = machine.cancelReader() == "reader2"
+        #expect(ok19)
+    }
+}
