@@ -111,6 +111,20 @@ let package = Package(
             swiftSettings: defaultSwiftSettings
         ),
 
+        .target(
+            name: "SchemaRegistry",
+            dependencies: [
+                "AvroCodec",
+                "KafkaClient",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
+
         // MARK: The client library
 
         .target(
@@ -192,6 +206,19 @@ let package = Package(
         .testTarget(
             name: "KafkaMockClusterTests",
             dependencies: ["KafkaMockCluster"],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .testTarget(
+            name: "SchemaRegistryTests",
+            dependencies: [
+                "SchemaRegistry", "AvroCodec", "KafkaClient", "AuditPipeTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            exclude: ["registry_interop.py"],
             swiftSettings: defaultSwiftSettings
         ),
         .testTarget(

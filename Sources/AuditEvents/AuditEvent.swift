@@ -40,7 +40,7 @@ public struct AuditEvent: Sendable, Hashable {
 public struct FieldViolation: Sendable, Hashable, CustomStringConvertible {
     /// The field as a path: `tenant_id`, `metadata["ip"]`.
     public var field: String
-    /// A short stable code: `required`, `max_length`, `control_characters`, `positive`,
+    /// A short stable code: `required`, `max_length`, `control_characters`, `too_old`,
     /// `not_in_future`, `max_entries`, `max_size`, `schema`.
     public var rule: String
     /// What is wrong and what to do.

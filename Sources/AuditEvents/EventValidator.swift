@@ -13,6 +13,10 @@ public struct EventValidator: Sendable {
         public var maxMetadataValueBytes = 4096
         /// How far in the future a timestamp may be (clock skew), in milliseconds. Default 24 h.
         public var maxFutureSkewMilliseconds: Int64 = 24 * 3600 * 1000
+        /// The earliest accepted timestamp, in milliseconds since the epoch. Default 2000-01-01.
+        public var minTimestampMilliseconds: Int64 = 946_684_800_000
+        /// The largest encoded (Avro) event, in bytes. Default 64 KiB.
+        public var maxEncodedBytes = 64 * 1024
         public init() {}
     }
 
@@ -47,8 +51,8 @@ public struct EventValidator: Sendable {
         text("resource", event.resource, max: limits.maxResourceBytes)
         text("action", event.action, max: limits.maxIDBytes)
 
-        if event.timestampMilliseconds <= 0 {
-            found.append(.init(field: "timestamp_ms", rule: "positive", description: "timestamp_ms must be milliseconds since the Unix epoch, greater than 0 (got \(event.timestampMilliseconds))"))
+        if event.timestampMilliseconds < limits.minTimestampMilliseconds {
+            found.append(.init(field: "timestamp_ms", rule: "too_old", description: "timestamp_ms \(event.timestampMilliseconds) is before \(limits.minTimestampMilliseconds) (2000-01-01 by default); send milliseconds since the Unix epoch, not seconds"))
         } else if event.timestampMilliseconds > nowMilliseconds + limits.maxFutureSkewMilliseconds {
             found.append(.init(field: "timestamp_ms", rule: "not_in_future", description: "timestamp_ms \(event.timestampMilliseconds) is more than \(limits.maxFutureSkewMilliseconds / 3_600_000) h in the future; send milliseconds, not microseconds, and check the sender's clock"))
         }

@@ -110,6 +110,11 @@ public struct IngestPipeline: Sendable {
         case .success(let bytes): body = bytes
         case .failure(let refused): return .invalid(refused.violations)
         }
+        guard body.count <= validator.limits.maxEncodedBytes else {
+            return .invalid([
+                FieldViolation(field: "event", rule: "max_size", description: "the encoded event is \(body.count) bytes; the limit is \(validator.limits.maxEncodedBytes) bytes (shorten metadata values)")
+            ])
+        }
         var value: [UInt8] = []
         value.reserveCapacity(ConfluentWireFormat.headerSize + body.count)
         ConfluentWireFormat.appendHeader(schemaID: schema.id, to: &value)

@@ -47,8 +47,8 @@ public nonisolated enum Auditpipe_V1_IngestStatus: SwiftProtobuf.Enum, Swift.Cas
   case permissionDenied // = 3
 
   /// AuditPipe could not make the event durable now (Kafka or the schema registry unreachable,
-  /// or the server is shutting down). Nothing was stored; retry the same event (same event_id)
-  /// with backoff.
+  /// or the server is shutting down). It fails fast (within the produce timeout, 10 s by
+  /// default) and buffers nothing: retry the same event (same event_id) with backoff.
   case unavailable // = 4
   case UNRECOGNIZED(Int)
 
@@ -147,9 +147,11 @@ public nonisolated struct Auditpipe_V1_AuditEvent: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Caller-chosen unique id of this event (for example a UUID). Required, 1 to 128 bytes.
-  /// A caller that retries after a timeout must resend the same id: AuditPipe stores an event
-  /// id at most once per tenant within the deduplication window (24 h by default).
+  /// Caller-chosen unique id of this event (for example a UUID), up to 128 bytes: the
+  /// idempotency key. A caller that retries after a timeout must resend the same id: AuditPipe
+  /// stores an event id at most once per tenant within the deduplication window (24 h by
+  /// default). When empty, the server assigns a UUIDv7 and returns it in IngestResult.event_id;
+  /// such an event cannot be retried safely.
   public var eventID: String = String()
 
   /// The tenant (customer, organisation) the event belongs to. Required, 1 to 128 bytes.
@@ -168,11 +170,13 @@ public nonisolated struct Auditpipe_V1_AuditEvent: Sendable {
   /// What was done, for example `login`, `update`, `grant`. Required, 1 to 128 bytes.
   public var action: String = String()
 
-  /// When the action happened, in milliseconds since the Unix epoch (UTC). Required, > 0.
+  /// When the action happened, in milliseconds since the Unix epoch (UTC). Required: not before
+  /// 2000-01-01 and at most 24 h in the future (both configurable).
   public var timestampMs: Int64 = 0
 
-  /// Free-form details (ip address, user agent, old and new values). Optional; keys and values
-  /// are UTF-8 strings.
+  /// Free-form details (ip address, user agent, old and new values). Optional: at most 64
+  /// entries, keys 1 to 128 bytes, values up to 4096 bytes. The whole encoded event may not
+  /// exceed 64 KiB.
   public var metadata: Dictionary<String,String> = [:]
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -223,7 +227,8 @@ public nonisolated struct Auditpipe_V1_FieldViolation: Sendable {
   /// The field, as a path: `tenant_id`, `metadata["ip"]`.
   public var field: String = String()
 
-  /// The rule, as a short stable code: `required`, `max_length`, `utf8`, `positive`, `schema`.
+  /// The rule, as a short stable code: `required`, `max_length`, `control_characters`,
+  /// `too_old`, `not_in_future`, `max_entries`, `max_size`, `schema`.
   public var rule: String = String()
 
   /// What is wrong and what to do, for a human.
@@ -240,7 +245,8 @@ public nonisolated struct Auditpipe_V1_IngestResult: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// The `event_id` of the event this result is for.
+  /// The `event_id` of the event this result is for (assigned by the server when the event had
+  /// none).
   public var eventID: String = String()
 
   /// The `sequence` the caller gave the event in its IngestRequest (0 if none): results of a

@@ -41,7 +41,11 @@ struct EventValidatorTests {
     @Test func timestampRules() {
         var e = event()
         e.timestampMilliseconds = 0
-        #expect(validator.violations(of: e, nowMilliseconds: now).map(\.rule) == ["positive"])
+        #expect(validator.violations(of: e, nowMilliseconds: now).map(\.rule) == ["too_old"])
+        e.timestampMilliseconds = now / 1000  // seconds by mistake
+        let old = validator.violations(of: e, nowMilliseconds: now)
+        #expect(old.map(\.rule) == ["too_old"])
+        #expect(old[0].description.contains("not seconds"))
         e.timestampMilliseconds = now * 1000  // microseconds by mistake
         let future = validator.violations(of: e, nowMilliseconds: now)
         #expect(future.map(\.rule) == ["not_in_future"])
@@ -58,5 +62,20 @@ struct EventValidatorTests {
         let violations = validator.violations(of: e, nowMilliseconds: now)
         #expect(Set(violations.map(\.rule)) == ["required", "max_length"])
         #expect(violations.contains { $0.field == "metadata[\"big\"]" })
+    }
+}
+
+@Suite("UUIDv7")
+struct UUIDv7Tests {
+    @Test func formatVersionVariantAndTimeOrder() {
+        let first = UUIDv7.make(milliseconds: 1_700_000_000_000)
+        let second = UUIDv7.make(milliseconds: 1_700_000_000_001)
+        #expect(first.count == 36)
+        #expect(first.split(separator: "-").map(\.count) == [8, 4, 4, 4, 12])
+        #expect(Array(first)[14] == "7")
+        #expect("89ab".contains(Array(first)[19]))
+        #expect(first < second)
+        #expect(first.hasPrefix("018bcfe5-6800"))
+        #expect(UUIDv7.make() != UUIDv7.make())
     }
 }

@@ -16,27 +16,11 @@ import Testing
 
 @Suite("Server lifecycle")
 struct ServerLifecycleTests {
-    @Test("the gRPC server answers a health check and stops on graceful shutdown")
+    @Test("the gRPC server answers a health check and stops on graceful shutdown", .enabled(if: TestService.available(.kafka, .kafkaControl)))
     func healthCheckAndGracefulShutdown() async throws {
-        var configuration = AuditPipeConfiguration()
-        configuration.grpcAddress = HostAndPort(host: "127.0.0.1", port: 0)
-        configuration.httpAddress = HostAndPort(host: "127.0.0.1", port: 0)
-        let (ports, portsContinuation) = AsyncStream.makeStream(of: AuditPipeServer.ListeningAddresses.self)
-        let server = try AuditPipeServer(
-            configuration: configuration,
-            metrics: PrometheusCollectorRegistry(),
-            logger: Logger(label: "test"),
-            onListening: { portsContinuation.yield($0) }
-        )
-        let group = ServiceGroup(services: [server], logger: Logger(label: "test"))
-
-        try await withThrowingTaskGroup { tasks in
-            tasks.addTask { try await group.run() }
-            var iterator = ports.makeAsyncIterator()
-            let listening = try #require(await iterator.next())
-
+        try await withServer(try testConfiguration()) { server in
             try await withGRPCClient(
-                transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: listening.grpcPort), transportSecurity: .plaintext)
+                transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: server.grpcPort), transportSecurity: .plaintext)
             ) { client in
                 let health = Grpc_Health_V1_Health.Client(wrapping: client)
                 let overall = try await health.check(.with { $0.service = "" })
@@ -47,23 +31,19 @@ struct ServerLifecycleTests {
                     _ = try await health.check(.with { $0.service = "no.such.Service" })
                 }
             }
-
-            let (body, status) = try await httpGet(port: listening.httpPort, path: "/healthz")
+            let (body, status) = try await httpGet(port: server.httpPort, path: "/healthz")
             #expect(status == 200)
             #expect(body == "ok\n")
-
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
         }
     }
 
-    @Test("`auditpipe serve` stops cleanly on SIGTERM")
+    @Test("`auditpipe serve` stops cleanly on SIGTERM", .enabled(if: TestService.available(.kafka)))
     func serveExitsOnSIGTERM() async throws {
         let binary = TestEnvironment.productsDirectory.appendingPathComponent("auditpipe")
         try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the product first: swift build --build-tests")
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"]
+        process.arguments = ["serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--kafka-brokers", try TestService.kafka.value]
         let stderr = Pipe()
         process.standardError = stderr
         process.standardOutput = FileHandle.nullDevice

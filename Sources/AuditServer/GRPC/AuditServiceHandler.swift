@@ -84,9 +84,13 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
     }
 
     private func result(for event: Auditpipe_V1_AuditEvent) async -> Auditpipe_V1_IngestResult {
+        var event = AuditEvent(event)
+        if event.eventID.isEmpty {
+            event.eventID = UUIDv7.make()
+        }
         var result = Auditpipe_V1_IngestResult()
         result.eventID = event.eventID
-        switch await ingestPipeline.ingest(AuditEvent(event)) {
+        switch await ingestPipeline.ingest(event) {
         case .durable(let position):
             result.status = .durable
             result.kafkaPartition = position.partition
