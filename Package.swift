@@ -149,6 +149,8 @@ let package = Package(
                 "AuditEvents",
                 "AuditIngest",
                 "KafkaClient",
+                "SchemaRegistry",
+                "AvroCodec",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -174,6 +176,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            exclude: ["LegacyCommand.swift", "SchemaCommand.swift", "ReportCommand.swift", "RecentCommand.swift"],
             swiftSettings: defaultSwiftSettings
         ),
         .executableTarget(

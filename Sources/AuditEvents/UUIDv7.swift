@@ -3,8 +3,13 @@ import Foundation
 /// UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then random bits. Time-ordered, so
 /// ids assigned by the server sort by ingestion time.
 public enum UUIDv7 {
-    /// A new UUIDv7 string in the canonical lowercase 8-4-4-4-12 form.
-    public static func make(milliseconds: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) -> String {
+    /// A new UUIDv7 string for the current time, in the canonical lowercase 8-4-4-4-12 form.
+    public static func make() -> String {
+        make(milliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+    }
+
+    /// A new UUIDv7 string for the given Unix time in milliseconds.
+    public static func make(milliseconds: Int64) -> String {
         var bytes = [UInt8](repeating: 0, count: 16)
         var generator = SystemRandomNumberGenerator()
         for index in 6 ..< 16 { bytes[index] = UInt8.random(in: 0 ... 255, using: &generator) }

@@ -10,12 +10,14 @@ extension AuditEvent {
         type: String,
         resource: String,
         action: String,
-        at timestampMilliseconds: Int64 = Int64(Date().timeIntervalSince1970 * 1000),
+        at timestampMilliseconds: Int64? = nil,
         metadata: [String: String] = [:]
     ) -> AuditEvent {
         AuditEvent(
             eventID: UUIDv7.make(), tenantID: tenant, actorID: actor, eventType: type,
-            resource: resource, action: action, timestampMilliseconds: timestampMilliseconds, metadata: metadata
+            resource: resource, action: action,
+            timestampMilliseconds: timestampMilliseconds ?? Int64(Date().timeIntervalSince1970 * 1000),
+            metadata: metadata
         )
     }
 }

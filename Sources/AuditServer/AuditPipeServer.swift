@@ -1,3 +1,6 @@
+import AuditIngest
+import KafkaClient
+import SchemaRegistry
 public import Logging
 public import Prometheus
 public import ServiceLifecycle
@@ -50,10 +53,42 @@ public struct AuditPipeServer: Service {
             )
             await onListening(ports)
         }
-        let grpcHealth = GRPCHealthService(health: health)
+        let brokers = configuration.kafkaBootstrapServers
+        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: brokers)
+        producerConfiguration.clientID = "auditpipe-ingest"
+        producerConfiguration.deliveryTimeoutMilliseconds = configuration.produceTimeoutMilliseconds
+        let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
+
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        let schemaSource: any SchemaSource
+        var registryAPI: SchemaRegistryHTTPAPI?
+        let policy = SchemaVersionPolicy(pinned: configuration.schemaVersion.map { [configuration.eventsTopic: Int32($0)] } ?? [:])
+        if configuration.schemaRegistryURL.isEmpty {
+            var logConfiguration = KafkaRegistryLog.Configuration(bootstrapServers: brokers)
+            logConfiguration.topic = configuration.registryTopic
+            let log = try await KafkaRegistryLog.open(configuration: logConfiguration, logger: logger)
+            let registry = SchemaRegistryService(log: log, logger: logger)
+            schemaSource = LocalSchemaSource(registry: registry, policy: policy)
+            registryAPI = SchemaRegistryHTTPAPI(registry: registry)
+            services.append(.init(service: EmbeddedRegistryService(
+                registry: registry, log: log, eventsTopic: configuration.eventsTopic, health: health, logger: logger
+            )))
+        } else {
+            let client = try SchemaRegistryClient(
+                configuration: SchemaRegistryClientConfiguration(baseURL: configuration.schemaRegistryURL),
+                logger: logger
+            )
+            schemaSource = RegistrySchemaSource(client: client, policy: policy)
+        }
+        services.append(.init(service: KafkaProducerService(producer: producer)))
+
+        let ingest = IngestPipeline(
+            schemas: RegistryEventSchemas(source: schemaSource, topic: configuration.eventsTopic),
+            log: KafkaEventLog(producer: producer, topic: configuration.eventsTopic)
+        )
         let grpc = GRPCServerService(
             address: configuration.grpcAddress,
-            services: [grpcHealth],
+            services: [GRPCHealthService(health: health), AuditServiceHandler(ingestPipeline: ingest)],
             onListening: { await ports.grpcListening($0) }
         )
         let http = OperationsHTTPServer(
@@ -61,17 +96,16 @@ public struct AuditPipeServer: Service {
             health: health,
             metrics: metrics,
             logger: logger
-        ).makeApplication(onListening: { await ports.httpListening($0) })
-
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [
-                    .init(service: http),
-                    .init(service: grpc),
-                ],
-                logger: logger
-            )
+        ).makeApplication(
+            extraRoutes: { router in registryAPI?.addRoutes(to: router) },
+            onListening: { await ports.httpListening($0) }
         )
+        services.append(.init(service: http))
+        services.append(.init(service: grpc))
+
+        // Started in this order, stopped in reverse: the gRPC server first, the producer and the
+        // registry last.
+        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         try await group.run()
     }
 }

@@ -39,6 +39,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("redis-url"), help: "Redis URL redis://[:password@]host:port[/db]. [env: AUDITPIPE_REDIS_URL]")
     var redisURL: String?
 
+    @Option(name: .customLong("events-topic"), help: "Kafka topic for audit events; its registry subject is <topic>-value. [env: AUDITPIPE_EVENTS_TOPIC, default auditpipe.events]")
+    var eventsTopic: String?
+
+    @Option(name: .customLong("schema-registry-url"), help: "External Confluent-compatible schema registry. Unset: serve AuditPipe's own registry on the HTTP port. [env: AUDITPIPE_SCHEMA_REGISTRY_URL]")
+    var schemaRegistryURL: String?
+
+    @Option(name: .customLong("registry-topic"), help: "Compacted Kafka topic (1 partition) storing the built-in registry. [env: AUDITPIPE_REGISTRY_TOPIC, default _auditpipe_schemas]")
+    var registryTopic: String?
+
+    @Option(name: .customLong("schema-version"), help: "Encode events with this version of the subject instead of the latest. [env: AUDITPIPE_SCHEMA_VERSION]")
+    var schemaVersion: Int?
+
+    @Option(name: .customLong("produce-timeout-ms"), help: "How long ingest waits for Kafka's acknowledgement before answering UNAVAILABLE. [env: AUDITPIPE_PRODUCE_TIMEOUT_MS, default 10000]")
+    var produceTimeoutMilliseconds: Int?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. [env: AUDITPIPE_LOG_LEVEL, default info]")
     var logLevel: String?
 
@@ -48,6 +63,13 @@ struct ServeCommand: AsyncParsableCommand {
             if let flag { return flag }
             if let value = environment[variable], !value.isEmpty { return value }
             return nil
+        }
+
+        func integer(_ flag: Int?, _ variable: String, flag name: String) throws -> Int? {
+            if let flag { return flag }
+            guard let text = environment[variable], !text.isEmpty else { return nil }
+            guard let value = Int(text) else { throw ValidationError("invalid \(name) / \(variable) `\(text)`: expected a whole number") }
+            return value
         }
 
         var configuration = AuditPipeConfiguration()
@@ -62,6 +84,12 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.clickHouseUser = setting(clickHouseUser, "AUDITPIPE_CLICKHOUSE_USER") ?? configuration.clickHouseUser
         configuration.clickHousePassword = setting(clickHousePassword, "AUDITPIPE_CLICKHOUSE_PASSWORD") ?? configuration.clickHousePassword
         configuration.redisURL = setting(redisURL, "AUDITPIPE_REDIS_URL") ?? configuration.redisURL
+        configuration.eventsTopic = setting(eventsTopic, "AUDITPIPE_EVENTS_TOPIC") ?? configuration.eventsTopic
+        configuration.schemaRegistryURL = setting(schemaRegistryURL, "AUDITPIPE_SCHEMA_REGISTRY_URL") ?? configuration.schemaRegistryURL
+        configuration.registryTopic = setting(registryTopic, "AUDITPIPE_REGISTRY_TOPIC") ?? configuration.registryTopic
+        configuration.schemaVersion = try integer(schemaVersion, "AUDITPIPE_SCHEMA_VERSION", flag: "--schema-version") ?? configuration.schemaVersion
+        configuration.produceTimeoutMilliseconds =
+            try integer(produceTimeoutMilliseconds, "AUDITPIPE_PRODUCE_TIMEOUT_MS", flag: "--produce-timeout-ms") ?? configuration.produceTimeoutMilliseconds
 
         let levelName = setting(logLevel, "AUDITPIPE_LOG_LEVEL") ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else {

@@ -23,7 +23,8 @@ struct ServerLifecycleTests {
                 transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: server.grpcPort), transportSecurity: .plaintext)
             ) { client in
                 let health = Grpc_Health_V1_Health.Client(wrapping: client)
-                let overall = try await health.check(.with { $0.service = "" })
+                // The server serves once its registry has replayed its log.
+                let overall = try await waitUntilServing(health)
                 #expect(overall.status == .serving)
                 let api = try await health.check(.with { $0.service = "auditpipe.v1.AuditService" })
                 #expect(api.status == .serving)
@@ -61,6 +62,16 @@ struct ServerLifecycleTests {
         } else {
             process.terminate()
         }
+    }
+}
+
+/// Polls the health service until it answers SERVING (or 30 s pass) and returns the last answer.
+func waitUntilServing(_ health: Grpc_Health_V1_Health.Client<some ClientTransport>) async throws -> Grpc_Health_V1_HealthCheckResponse {
+    let deadline = ContinuousClock.now + .seconds(30)
+    while true {
+        let answer = try await health.check(.with { $0.service = "" })
+        if answer.status == .serving || ContinuousClock.now > deadline { return answer }
+        try await Task.sleep(for: .milliseconds(100))
     }
 }
 

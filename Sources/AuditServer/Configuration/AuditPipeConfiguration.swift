@@ -29,6 +29,11 @@ public struct AuditPipeConfiguration: Sendable {
     /// The schema version events are encoded with (`AUDITPIPE_SCHEMA_VERSION`): nil for the latest.
     public var schemaVersion: Int?
 
+    /// How long ingest waits for Kafka to acknowledge an event before answering UNAVAILABLE
+    /// (`AUDITPIPE_PRODUCE_TIMEOUT_MS`, librdkafka's delivery timeout). Default 10 s: callers retry
+    /// with the same event_id rather than wait minutes.
+    public var produceTimeoutMilliseconds: Int = 10_000
+
     /// The bootstrap servers as a list.
     public var kafkaBootstrapServers: [String] {
         kafkaBrokers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
