@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3" ..< "5.0.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // MARK: C libraries (Debian packages, found with pkg-config)
@@ -125,6 +127,16 @@ let package = Package(
             swiftSettings: defaultSwiftSettings
         ),
 
+        .target(
+            name: "LegacyMapping",
+            dependencies: [
+                "AuditEvents",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
+
         // MARK: The client library
 
         .target(
@@ -169,6 +181,7 @@ let package = Package(
             name: "auditpipe",
             dependencies: [
                 "AuditServer",
+                "LegacyMapping",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -176,7 +189,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["LegacyCommand.swift", "SchemaCommand.swift", "ReportCommand.swift", "RecentCommand.swift"],
+            exclude: ["SchemaCommand.swift", "ReportCommand.swift", "RecentCommand.swift"],
             swiftSettings: defaultSwiftSettings
         ),
         .executableTarget(
@@ -222,6 +235,12 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             exclude: ["registry_interop.py"],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .testTarget(
+            name: "LegacyMappingTests",
+            dependencies: ["LegacyMapping", "AuditEvents"],
+            exclude: ["Corpus"],
             swiftSettings: defaultSwiftSettings
         ),
         .testTarget(
