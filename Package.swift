@@ -263,11 +263,14 @@ let package = Package(
             dependencies: [
                 "AuditServer",
                 "AuditPipeProto",
+                "AuditPipeClient",
+                "AuditEvents",
                 "AuditPipeTestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ],
+            exclude: ["confluent_consume.py"],
             swiftSettings: defaultSwiftSettings
         ),
     ]
