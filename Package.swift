@@ -137,6 +137,12 @@ let package = Package(
             swiftSettings: defaultSwiftSettings
         ),
 
+        .target(
+            name: "SchemaTools",
+            dependencies: ["AvroCodec", "SchemaRegistry", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: defaultSwiftSettings
+        ),
+
         // MARK: The client library
 
         .target(
@@ -182,6 +188,8 @@ let package = Package(
             dependencies: [
                 "AuditServer",
                 "LegacyMapping",
+                "SchemaTools",
+                "AvroCodec",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -189,7 +197,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["SchemaCommand.swift", "ReportCommand.swift", "RecentCommand.swift"],
+            exclude: ["ReportCommand.swift", "RecentCommand.swift"],
             swiftSettings: defaultSwiftSettings
         ),
         .executableTarget(
@@ -241,6 +249,15 @@ let package = Package(
             name: "LegacyMappingTests",
             dependencies: ["LegacyMapping", "AuditEvents"],
             exclude: ["Corpus"],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .testTarget(
+            name: "SchemaToolsTests",
+            dependencies: [
+                "SchemaTools", "SchemaRegistry", "AvroCodec", "auditpipe",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: defaultSwiftSettings
         ),
         .testTarget(
