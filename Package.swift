@@ -169,6 +169,8 @@ let package = Package(
                 "KafkaClient",
                 "SchemaRegistry",
                 "AvroCodec",
+                "LegacyMapping",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -1,5 +1,6 @@
 import AuditIngest
 import KafkaClient
+import LegacyMapping
 import SchemaRegistry
 public import Logging
 public import Prometheus
@@ -86,6 +87,30 @@ public struct AuditPipeServer: Service {
             schemas: RegistryEventSchemas(source: schemaSource, topic: configuration.eventsTopic),
             log: KafkaEventLog(producer: producer, topic: configuration.eventsTopic)
         )
+        var legacyRoutes: LegacyHTTPRoutes?
+        if let rulesPath = configuration.legacyRulesPath {
+            let rules: LegacyRuleSet
+            do {
+                rules = try LegacyRuleSet.load(contentsOfFile: rulesPath)
+            } catch {
+                throw ConfigurationError(setting: "AUDITPIPE_LEGACY_RULES", problem: "\(error)")
+            }
+            for source in configuration.legacyBridges.keys where rules[source: source] == nil {
+                throw ConfigurationError(setting: "AUDITPIPE_LEGACY_BRIDGES", problem: "no mapping rules for source `\(source)` in \(rulesPath)")
+            }
+            let intake = LegacyIntake(rules: rules, ingest: ingest, producer: producer, quarantineTopic: configuration.quarantineTopic)
+            legacyRoutes = LegacyHTTPRoutes(intake: intake)
+            if !configuration.legacyBridges.isEmpty {
+                var consumer = KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: "auditpipe-legacy-bridge")
+                consumer.clientID = "auditpipe-legacy-bridge"
+                services.append(.init(service: LegacyKafkaBridge(
+                    intake: intake,
+                    sourcesByTopic: Dictionary(uniqueKeysWithValues: configuration.legacyBridges.map { ($0.value, $0.key) }),
+                    consumerConfiguration: consumer,
+                    logger: logger
+                )))
+            }
+        }
         let grpc = GRPCServerService(
             address: configuration.grpcAddress,
             services: [GRPCHealthService(health: health), AuditServiceHandler(ingestPipeline: ingest)],
@@ -97,7 +122,10 @@ public struct AuditPipeServer: Service {
             metrics: metrics,
             logger: logger
         ).makeApplication(
-            extraRoutes: { router in registryAPI?.addRoutes(to: router) },
+            extraRoutes: { router in
+                registryAPI?.addRoutes(to: router)
+                legacyRoutes?.addRoutes(to: router)
+            },
             onListening: { await ports.httpListening($0) }
         )
         services.append(.init(service: http))

@@ -54,6 +54,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("produce-timeout-ms"), help: "How long ingest waits for Kafka's acknowledgement before answering UNAVAILABLE. [env: AUDITPIPE_PRODUCE_TIMEOUT_MS, default 10000]")
     var produceTimeoutMilliseconds: Int?
 
+    @Option(name: .customLong("legacy-rules"), help: "YAML mapping rules for legacy JSON producers; enables POST /v1/legacy/{source}. [env: AUDITPIPE_LEGACY_RULES]")
+    var legacyRules: String?
+
+    @Option(name: .customLong("quarantine-topic"), help: "Kafka topic for refused legacy events. [env: AUDITPIPE_QUARANTINE_TOPIC, default auditpipe.quarantine]")
+    var quarantineTopic: String?
+
+    @Option(name: .customLong("legacy-bridges"), help: "Legacy Kafka topics to bridge, source=topic,source=topic. [env: AUDITPIPE_LEGACY_BRIDGES]")
+    var legacyBridges: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. [env: AUDITPIPE_LOG_LEVEL, default info]")
     var logLevel: String?
 
@@ -84,6 +93,17 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.clickHouseUser = setting(clickHouseUser, "AUDITPIPE_CLICKHOUSE_USER") ?? configuration.clickHouseUser
         configuration.clickHousePassword = setting(clickHousePassword, "AUDITPIPE_CLICKHOUSE_PASSWORD") ?? configuration.clickHousePassword
         configuration.redisURL = setting(redisURL, "AUDITPIPE_REDIS_URL") ?? configuration.redisURL
+        configuration.legacyRulesPath = setting(legacyRules, "AUDITPIPE_LEGACY_RULES")
+        configuration.quarantineTopic = setting(quarantineTopic, "AUDITPIPE_QUARANTINE_TOPIC") ?? configuration.quarantineTopic
+        if let bridges = setting(legacyBridges, "AUDITPIPE_LEGACY_BRIDGES") {
+            for pair in bridges.split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                    throw ValidationError("invalid --legacy-bridges / AUDITPIPE_LEGACY_BRIDGES entry `\(pair)`: write source=topic")
+                }
+                configuration.legacyBridges[parts[0]] = parts[1]
+            }
+        }
         configuration.eventsTopic = setting(eventsTopic, "AUDITPIPE_EVENTS_TOPIC") ?? configuration.eventsTopic
         configuration.schemaRegistryURL = setting(schemaRegistryURL, "AUDITPIPE_SCHEMA_REGISTRY_URL") ?? configuration.schemaRegistryURL
         configuration.registryTopic = setting(registryTopic, "AUDITPIPE_REGISTRY_TOPIC") ?? configuration.registryTopic

@@ -29,6 +29,15 @@ public struct AuditPipeConfiguration: Sendable {
     /// The schema version events are encoded with (`AUDITPIPE_SCHEMA_VERSION`): nil for the latest.
     public var schemaVersion: Int?
 
+    /// The legacy mapping rules (`AUDITPIPE_LEGACY_RULES`, a YAML file). Unset: no legacy intake.
+    public var legacyRulesPath: String?
+    /// Where refused legacy events go, with their original bytes and reasons
+    /// (`AUDITPIPE_QUARANTINE_TOPIC`).
+    public var quarantineTopic: String = "auditpipe.quarantine"
+    /// Legacy Kafka topics to bridge, as source name → topic (`AUDITPIPE_LEGACY_BRIDGES`,
+    /// `source=topic,source=topic`). Each source must have mapping rules.
+    public var legacyBridges: [String: String] = [:]
+
     /// How long ingest waits for Kafka to acknowledge an event before answering UNAVAILABLE
     /// (`AUDITPIPE_PRODUCE_TIMEOUT_MS`, librdkafka's delivery timeout). Default 10 s: callers retry
     /// with the same event_id rather than wait minutes.
@@ -51,6 +60,9 @@ public struct AuditPipeConfiguration: Sendable {
         }
         if eventsTopic.isEmpty {
             throw ConfigurationError(setting: "AUDITPIPE_EVENTS_TOPIC", problem: "the events topic name is empty")
+        }
+        if !legacyBridges.isEmpty, legacyRulesPath == nil {
+            throw ConfigurationError(setting: "AUDITPIPE_LEGACY_BRIDGES", problem: "bridges need mapping rules; set AUDITPIPE_LEGACY_RULES too")
         }
         if let schemaVersion, schemaVersion < 1 {
             throw ConfigurationError(setting: "AUDITPIPE_SCHEMA_VERSION", problem: "\(schemaVersion) is not a version; versions start at 1 (leave it unset for the latest)")

@@ -1,0 +1,142 @@
+import AuditPipeTestSupport
+import AuditServer
+import Foundation
+import KafkaClient
+import Logging
+import Synchronization
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The twelve simulated legacy services' corpus, through the real server's JSON intake and
+/// Kafka bridge: every event is either durable or quarantined with its reasons, as the golden
+/// files say; nothing is dropped.
+@Suite("Legacy intake through the real stack", .enabled(if: TestService.available(.kafka, .kafkaControl)))
+struct LegacyIntakeIntegrationTests {
+    static let corpus = TestEnvironment.repositoryRoot.appendingPathComponent("Tests/LegacyMappingTests/Corpus")
+
+    /// (source, input file, golden lines) for every corpus input.
+    static func inputs() throws -> [(source: String, file: URL, golden: [String])] {
+        let fm = FileManager.default
+        var inputs: [(String, URL, [String])] = []
+        for source in try fm.contentsOfDirectory(atPath: corpus.path).sorted() where !source.hasSuffix(".md") {
+            let folder = corpus.appendingPathComponent(source)
+            for name in try fm.contentsOfDirectory(atPath: folder.path).sorted() where !name.hasSuffix(".expected") {
+                let file = folder.appendingPathComponent(name)
+                let golden = try String(contentsOf: file.appendingPathExtension("expected"), encoding: .utf8)
+                    .split(separator: "\n").map(String.init)
+                inputs.append((source, file, golden))
+            }
+        }
+        return inputs
+    }
+
+    @Test("every corpus event over HTTP is durable or quarantined, as its golden file says")
+    func httpIntakeMatchesTheGoldenFiles() async throws {
+        var configuration = try testConfiguration()
+        configuration.legacyRulesPath = TestEnvironment.repositoryRoot.appendingPathComponent("Deploy/legacy-rules.yaml").path
+        configuration.quarantineTopic = try DevKafkaControl.createTopic("quarantine", partitions: 3, replicationFactor: 3)
+        var expectedQuarantined = 0
+        try await withServer(configuration) { server in
+            for (source, file, golden) in try Self.inputs() where source != "vpn-concentrator" {
+                let body = try Data(contentsOf: file)
+                let answer = try await postUntilAvailable(port: server.httpPort, path: "/v1/legacy/\(source)", body: body)
+                let results = try #require(answer["results"] as? [[String: Any]], "\(source)/\(file.lastPathComponent): \(answer)")
+                #expect(results.count == golden.count, "\(source)/\(file.lastPathComponent)")
+                for (result, line) in zip(results, golden) {
+                    let status = result["status"] as? String
+                    if line.contains("\"event\":") {
+                        #expect(status == "durable", "\(source)/\(file.lastPathComponent): \(line) -> \(result)")
+                        let eventID = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])["event"] as? [String: Any]
+                        #expect(result["event_id"] as? String == eventID?["event_id"] as? String)
+                    } else {
+                        #expect(status == "quarantined", "\(source)/\(file.lastPathComponent): \(line) -> \(result)")
+                        #expect((result["reasons"] as? [Any])?.isEmpty == false)
+                        expectedQuarantined += 1
+                    }
+                }
+            }
+            let (report, status) = try await httpGet(port: server.httpPort, path: "/v1/legacy/report")
+            #expect(status == 200)
+            #expect(report.contains("auth-gateway"))
+        }
+        // Every quarantined event is in the quarantine topic with its reasons.
+        let quarantined = try await countRecords(topic: configuration.quarantineTopic, atLeast: expectedQuarantined)
+        #expect(quarantined == expectedQuarantined)
+    }
+
+    @Test("the Kafka bridge maps a legacy topic and commits only after the events are stored")
+    func kafkaBridge() async throws {
+        var configuration = try testConfiguration()
+        let legacyTopic = try DevKafkaControl.createTopic("vpn", partitions: 1, replicationFactor: 3)
+        configuration.legacyRulesPath = TestEnvironment.repositoryRoot.appendingPathComponent("Deploy/legacy-rules.yaml").path
+        configuration.quarantineTopic = try DevKafkaControl.createTopic("quarantine", partitions: 1, replicationFactor: 3)
+        configuration.legacyBridges = ["vpn-concentrator": legacyTopic]
+
+        let input = try #require(try Self.inputs().first { $0.source == "vpn-concentrator" })
+        let lines = try String(contentsOf: input.file, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: true)
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: DevKafkaControl.bootstrapServers), logger: Logger(label: "test"))
+        for line in lines {
+            _ = try await producer.send(KafkaOutgoingMessage(topic: legacyTopic, key: nil, value: Array(line.utf8)))
+        }
+        await producer.shutdown()
+        let expectedEvents = input.golden.filter { $0.contains("\"event\":") }.count
+        let expectedQuarantined = input.golden.count - expectedEvents
+
+        try await withServer(configuration) { _ in
+            let events = try await countRecords(topic: configuration.eventsTopic, atLeast: expectedEvents)
+            let quarantined = try await countRecords(topic: configuration.quarantineTopic, atLeast: expectedQuarantined)
+            #expect(events == expectedEvents)
+            #expect(quarantined == expectedQuarantined)
+        }
+    }
+}
+
+/// POSTs until the answer is not 503 (the server's registry may still be starting), then parses it.
+func postUntilAvailable(port: Int, path: String, body: Data) async throws -> [String: Any] {
+    let deadline = ContinuousClock.now + .seconds(30)
+    while true {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.httpMethod = "POST"
+        request.httpBody = body
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        if status != 503 || ContinuousClock.now > deadline {
+            return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "status \(status): \(String(decoding: data, as: UTF8.self))")
+        }
+        try await Task.sleep(for: .milliseconds(200))
+    }
+}
+
+/// Counts the records of `topic` (all partitions, from the beginning), waiting up to 30 s for
+/// at least `atLeast` of them, then 1 s more for any extra (duplicates would show up).
+func countRecords(topic: String, atLeast expected: Int) async throws -> Int {
+    var configuration = KafkaConsumerConfiguration(bootstrapServers: try DevKafkaControl.bootstrapServers, groupID: TestEnvironment.uniqueName("count"))
+    configuration.autoOffsetReset = .earliest
+    let consumer = try KafkaConsumer(configuration: configuration, topics: [topic], logger: Logger(label: "test"))
+    let count = RecordCount()
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask {
+            for try await event in consumer.events {
+                if case .message = event { count.value.withLock { $0 += 1 } }
+            }
+        }
+        group.addTask {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while count.value.withLock({ $0 }) < expected, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try await Task.sleep(for: .seconds(1))
+        }
+        try await group.next()
+        group.cancelAll()
+    }
+    await consumer.close()
+    return count.value.withLock { $0 }
+}
+
+final class RecordCount: Sendable {
+    let value = Mutex(0)
+}
