@@ -199,7 +199,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["ReportCommand.swift", "RecentCommand.swift"],
+            exclude: ["ReportCommand.swift", "RecentCommand.swift", "SimulateCommand.swift"],
             swiftSettings: defaultSwiftSettings
         ),
         .executableTarget(
@@ -286,6 +286,8 @@ let package = Package(
                 "AuditEvents",
                 "AuditPipeTestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ],

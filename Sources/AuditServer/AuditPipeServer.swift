@@ -82,6 +82,16 @@ public struct AuditPipeServer: Service {
             schemaSource = RegistrySchemaSource(client: client, policy: policy)
         }
         services.append(.init(service: KafkaProducerService(producer: producer)))
+        var probes: [ReadinessProbes.Probe] = [
+            .init(name: "kafka") { [eventsTopic = configuration.eventsTopic] in
+                _ = try await producer.partitionCount(topic: eventsTopic, timeout: .seconds(5))
+            }
+        ]
+        if !configuration.schemaRegistryURL.isEmpty {
+            probes.append(.init(name: "registry") { [eventsTopic = configuration.eventsTopic] in
+                _ = try await schemaSource.schema(forTopic: eventsTopic)
+            })
+        }
 
         let ingest = IngestPipeline(
             schemas: RegistryEventSchemas(source: schemaSource, topic: configuration.eventsTopic),
@@ -128,6 +138,7 @@ public struct AuditPipeServer: Service {
             },
             onListening: { await ports.httpListening($0) }
         )
+        services.append(.init(service: ReadinessProbes(probes: probes, health: health)))
         services.append(.init(service: http))
         services.append(.init(service: grpc))
 

@@ -66,6 +66,14 @@ struct IngestIntegrationTests {
                 }
                 // Keyed by tenant: each tenant's events share one partition, in order.
                 #expect(partitionsByTenant.values.allSatisfy { $0.count == 1 })
+
+                // Ready, and the outcomes are counted on /metrics.
+                let (ready, readyStatus) = try await eventuallyHTTP(port: server.httpPort, path: "/readyz") { $0.contains("kafka: ok") }
+                #expect(readyStatus == 200, "\(ready)")
+                #expect(ready.contains("registry: ok"))
+                let (metrics, _) = try await httpGet(port: server.httpPort, path: "/metrics")
+                #expect(metrics.contains(#"auditpipe_ingest_events_total{source="grpc",outcome="durable"}"#), "\(metrics.prefix(2000))")
+                #expect(metrics.contains(#"auditpipe_ingest_events_total{source="grpc",outcome="invalid_required"}"#))
             }
         }
     }
@@ -85,6 +93,10 @@ struct IngestIntegrationTests {
                 #expect(reason.contains("fail closed"))
                 #expect(reason.contains("127.0.0.1:1"))
             }
+            // /readyz says which dependency is missing.
+            let (body, status) = try await eventuallyHTTP(port: server.httpPort, path: "/readyz") { $0.contains("registry: not ready") }
+            #expect(status == 503)
+            #expect(body.contains("kafka: ok"))
         }
     }
 }
@@ -159,4 +171,14 @@ func confluentConsume(brokers: String, topic: String, registry: String, count: I
 
 struct ConfluentConsumeFailed: Error, CustomStringConvertible {
     var description: String
+}
+
+/// GETs `path` until `done(body)` or 30 s, and returns the last answer.
+func eventuallyHTTP(port: Int, path: String, until done: (String) -> Bool) async throws -> (String, Int) {
+    let deadline = ContinuousClock.now + .seconds(30)
+    while true {
+        let (body, status) = try await httpGet(port: port, path: path)
+        if done(body) || ContinuousClock.now > deadline { return (body, status) }
+        try await Task.sleep(for: .milliseconds(200))
+    }
 }

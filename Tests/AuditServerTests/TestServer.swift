@@ -1,6 +1,7 @@
 import AuditPipeTestSupport
 import AuditServer
 import Logging
+import Metrics
 import Prometheus
 import ServiceLifecycle
 
@@ -11,6 +12,14 @@ struct RunningServer: Sendable {
     var configuration: AuditPipeConfiguration
     var metrics: PrometheusCollectorRegistry
 }
+
+/// swift-metrics is bootstrapped once per process; every in-process test server exports through
+/// this one registry (series of parallel tests add up).
+let sharedMetrics: PrometheusCollectorRegistry = {
+    let registry = PrometheusCollectorRegistry()
+    MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    return registry
+}()
 
 /// The configuration for a test server: the dev stack's addresses and fresh topic names, so tests
 /// never see each other's events.
@@ -30,7 +39,7 @@ func withServer<Result: Sendable>(
     _ body: (RunningServer) async throws -> Result
 ) async throws -> Result {
     let (ports, portsContinuation) = AsyncStream.makeStream(of: AuditPipeServer.ListeningAddresses.self)
-    let metrics = PrometheusCollectorRegistry()
+    let metrics = sharedMetrics
     var logger = Logger(label: "test-server")
     logger.logLevel = .warning
     let server = try AuditPipeServer(

@@ -1,0 +1,53 @@
+import ServiceLifecycle
+
+/// Checks each dependency (Kafka, ClickHouse, Redis, the registry) every few seconds and records
+/// the result in the `HealthStatusRegistry`, so `/readyz` and the gRPC health service say which
+/// dependency is not reachable and why.
+struct ReadinessProbes: Service {
+    struct Probe: Sendable {
+        var name: String
+        var check: @Sendable () async throws -> Void
+    }
+
+    let probes: [Probe]
+    let health: HealthStatusRegistry
+    var interval: Duration = .seconds(5)
+    var timeout: Duration = .seconds(5)
+
+    func run() async throws {
+        for probe in probes {
+            health.set(probe.name, .notServing(reason: "not checked yet"))
+        }
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await withTaskGroup(of: Void.self) { group in
+                    for probe in probes {
+                        group.addTask { await self.run(probe) }
+                    }
+                }
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    private func run(_ probe: Probe) async {
+        let outcome: ServingState = await withTaskGroup(of: ServingState?.self) { group in
+            group.addTask {
+                do {
+                    try await probe.check()
+                    return .serving
+                } catch {
+                    return .notServing(reason: "\(error)")
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return Task.isCancelled ? nil : .notServing(reason: "no answer within \(timeout)")
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? .notServing(reason: "probe cancelled")
+        }
+        health.set(probe.name, outcome)
+    }
+}
