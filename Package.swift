@@ -158,6 +158,21 @@ let package = Package(
             swiftSettings: defaultSwiftSettings
         ),
 
+        .target(
+            name: "AuditSimulator",
+            dependencies: [
+                "AuditEvents", "AuditPipeClient", "AuditPipeProto",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
+
         // MARK: The server
 
         .target(
@@ -192,6 +207,7 @@ let package = Package(
                 "LegacyMapping",
                 "SchemaTools",
                 "AvroCodec",
+                "AuditSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -199,7 +215,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["ReportCommand.swift", "RecentCommand.swift", "SimulateCommand.swift"],
+            exclude: ["ReportCommand.swift", "RecentCommand.swift"],
             swiftSettings: defaultSwiftSettings
         ),
         .executableTarget(
@@ -258,6 +274,19 @@ let package = Package(
             dependencies: [
                 "SchemaTools", "SchemaRegistry", "AvroCodec", "auditpipe",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .testTarget(
+            name: "AuditSimulatorTests",
+            dependencies: [
+                "AuditSimulator", "AuditEvents", "LegacyMapping", "AuditPipeProto",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: defaultSwiftSettings

@@ -15,10 +15,13 @@ struct ReportCommand: AsyncParsableCommand {
             or another tool without waiting for the end. Times are UTC.
 
             Examples:
-              auditpipe report --tenant acme --from 2026-03-01 --to 2026-04-01 --event-type auth
-              auditpipe report --tenant acme --from 2026-01-01 --to 2026-04-01 --group-by event_type,day
-              auditpipe report --tenant acme --from 2026-03-01T08:00:00Z --to 2026-03-01T09:00:00+01:00 \\
-                --actor alice --metadata ip=10.0.0.1 --format ndjson > alice.ndjson
+              auditpipe report --tenant acme --from 2026-03-01 --to 2026-04-01 \\
+                --event-type auth
+              auditpipe report --tenant acme --from 2026-01-01 --to 2026-04-01 \\
+                --group-by event_type,day --format csv
+              auditpipe report --tenant acme --actor alice --metadata ip=10.0.0.1 \\
+                --from 2026-03-01T08:00:00Z --to 2026-03-01T09:00:00+01:00 \\
+                --format ndjson > alice.ndjson
 
             A long export prints a progress line on stderr. If it stops part-way, the last line \
             on stderr gives a --cursor that resumes right after the last event written.
@@ -115,7 +118,6 @@ struct ReportCommand: AsyncParsableCommand {
                     let progress = Progress(enabled: showProgress)
                     var lastCursor: String? = nil
                     do {
-                        output.writeHeader()
                         for try await chunk in response.messages {
                             output.write(chunk)
                             if !chunk.nextCursor.isEmpty { lastCursor = chunk.nextCursor }
@@ -126,6 +128,7 @@ struct ReportCommand: AsyncParsableCommand {
                         progress.finish()
                         throw ReportInterrupted(cause: error, cursor: lastCursor)
                     }
+                    output.writeHeader()
                     output.flush()
                     progress.finish()
                 }
@@ -275,6 +278,7 @@ final class ReportOutput {
     let format: OutputFormat
     let dimensions: [String]
     private var buffer = ""
+    private var headerWritten = false
 
     init(format: OutputFormat, dimensions: [String]) {
         self.format = format
@@ -286,7 +290,11 @@ final class ReportOutput {
 
     var columns: [String] { dimensions.isEmpty ? Self.eventColumns : dimensions + ["count"] }
 
+    /// Writes the header line (csv, table) once; called before the first row or at the end of
+    /// an empty answer, so that a refused call writes nothing to stdout.
     func writeHeader() {
+        guard !headerWritten else { return }
+        headerWritten = true
         switch format {
         case .ndjson: return
         case .csv: emit(columns.map(Self.csvField).joined(separator: ","))
@@ -295,6 +303,7 @@ final class ReportOutput {
     }
 
     func write(_ chunk: Auditpipe_V1_ComplianceReportChunk) {
+        writeHeader()
         for stored in chunk.events { write(event: stored) }
         for aggregate in chunk.aggregates {
             var values: [String] = []
@@ -321,6 +330,7 @@ final class ReportOutput {
     }
 
     func write(event stored: Auditpipe_V1_StoredEvent) {
+        writeHeader()
         let event = stored.event
         let time = ReportDate.rfc3339(milliseconds: event.timestampMs)
         let metadataText = event.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ";")
