@@ -1,4 +1,11 @@
+import AuditAuth
 import AuditIngest
+import AuditQuery
+import ClickHouseHTTP
+import Crypto
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
 import KafkaClient
 import LegacyMapping
 import SchemaRegistry
@@ -121,9 +128,54 @@ public struct AuditPipeServer: Service {
                 )))
             }
         }
+        // The read side: reports from ClickHouse.
+        var reports: ComplianceReportExecutor?
+        if !configuration.clickHouseURL.isEmpty {
+            let clickHouse = try ClickHouseClient(configuration: ClickHouseConfiguration(
+                url: configuration.clickHouseURL, user: configuration.clickHouseUser,
+                password: configuration.clickHousePassword, database: configuration.clickHouseDatabase
+            ), logger: logger)
+            let cursors = configuration.cursorKey.map { ReportCursorCodec(key: SymmetricKey(data: SHA256.hash(data: Array($0.utf8)))) } ?? ReportCursorCodec()
+            reports = ComplianceReportExecutor(client: clickHouse, table: AuditEventsTable(), cursors: cursors)
+            probes.append(.init(name: "clickhouse") {
+                _ = try await clickHouse.queryCollecting("SELECT 1", maxBytes: 1024)
+            })
+        }
+
+        // Authentication: API keys and client certificates, or development mode.
+        var interceptors: [any ServerInterceptor] = []
+        if let authPath = configuration.authConfigPath {
+            do {
+                let auth = try AuthConfiguration.load(contentsOf: URL(fileURLWithPath: authPath))
+                interceptors.append(AuthenticationInterceptor(authenticator: try Authenticator(configuration: auth), logger: logger))
+            } catch {
+                throw ConfigurationError(setting: "AUDITPIPE_AUTH_CONFIG", problem: "\(error)")
+            }
+        } else {
+            logger.warning("no AUDITPIPE_AUTH_CONFIG: every caller may act for every tenant (development mode)")
+        }
+        var transportSecurity = HTTP2ServerTransport.Posix.TransportSecurity.plaintext
+        if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsPrivateKeyPath {
+            do {
+                transportSecurity = try GRPCTLSConfiguration(
+                    certificateChainPath: certificate, privateKeyPath: key, clientCAPath: configuration.tlsClientCAPath
+                ).transportSecurity()
+            } catch {
+                throw ConfigurationError(setting: "AUDITPIPE_TLS_CERT", problem: "\(error)")
+            }
+        }
+
         let grpc = GRPCServerService(
             address: configuration.grpcAddress,
-            services: [GRPCHealthService(health: health), AuditServiceHandler(ingestPipeline: ingest)],
+            services: [
+                GRPCHealthService(health: health),
+                AuditServiceHandler(
+                    ingestPipeline: ingest, reports: reports, recent: nil,
+                    authenticationRequired: configuration.authConfigPath != nil
+                ),
+            ],
+            interceptors: interceptors,
+            transportSecurity: transportSecurity,
             onListening: { await ports.grpcListening($0) }
         )
         let http = OperationsHTTPServer(

@@ -63,6 +63,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("legacy-bridges"), help: "Legacy Kafka topics to bridge, source=topic,source=topic. [env: AUDITPIPE_LEGACY_BRIDGES]")
     var legacyBridges: String?
 
+    @Option(name: .customLong("clickhouse-database"), help: "ClickHouse database for AuditPipe's tables (created when missing). [env: AUDITPIPE_CLICKHOUSE_DATABASE, default auditpipe]")
+    var clickHouseDatabase: String?
+
+    @Option(name: .customLong("auth-config"), help: "JSON file of API keys (SHA-256 hashes) and client certificates with their tenants and roles. Unset: development mode, no authentication. [env: AUDITPIPE_AUTH_CONFIG]")
+    var authConfig: String?
+
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain for TLS on the gRPC port. [env: AUDITPIPE_TLS_CERT]")
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key for TLS on the gRPC port. [env: AUDITPIPE_TLS_KEY]")
+    var tlsKey: String?
+
+    @Option(name: .customLong("tls-client-ca"), help: "PEM CA for client certificates: turns on mutual TLS (every client must present one). [env: AUDITPIPE_TLS_CLIENT_CA]")
+    var tlsClientCA: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. [env: AUDITPIPE_LOG_LEVEL, default info]")
     var logLevel: String?
 
@@ -93,6 +108,12 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.clickHouseUser = setting(clickHouseUser, "AUDITPIPE_CLICKHOUSE_USER") ?? configuration.clickHouseUser
         configuration.clickHousePassword = setting(clickHousePassword, "AUDITPIPE_CLICKHOUSE_PASSWORD") ?? configuration.clickHousePassword
         configuration.redisURL = setting(redisURL, "AUDITPIPE_REDIS_URL") ?? configuration.redisURL
+        configuration.clickHouseDatabase = setting(clickHouseDatabase, "AUDITPIPE_CLICKHOUSE_DATABASE") ?? configuration.clickHouseDatabase
+        configuration.authConfigPath = setting(authConfig, "AUDITPIPE_AUTH_CONFIG")
+        configuration.tlsCertificatePath = setting(tlsCertificate, "AUDITPIPE_TLS_CERT")
+        configuration.tlsPrivateKeyPath = setting(tlsKey, "AUDITPIPE_TLS_KEY")
+        configuration.tlsClientCAPath = setting(tlsClientCA, "AUDITPIPE_TLS_CLIENT_CA")
+        configuration.cursorKey = setting(nil, "AUDITPIPE_CURSOR_KEY")
         configuration.legacyRulesPath = setting(legacyRules, "AUDITPIPE_LEGACY_RULES")
         configuration.quarantineTopic = setting(quarantineTopic, "AUDITPIPE_QUARANTINE_TOPIC") ?? configuration.quarantineTopic
         if let bridges = setting(legacyBridges, "AUDITPIPE_LEGACY_BRIDGES") {

@@ -16,6 +16,9 @@ public struct AuditPipeConfiguration: Sendable {
     /// ClickHouse user and password (`AUDITPIPE_CLICKHOUSE_USER`, `AUDITPIPE_CLICKHOUSE_PASSWORD`).
     public var clickHouseUser: String = "default"
     public var clickHousePassword: String = ""
+    /// The ClickHouse database holding AuditPipe's tables (`AUDITPIPE_CLICKHOUSE_DATABASE`);
+    /// created at start when missing.
+    public var clickHouseDatabase: String = "auditpipe"
     /// Redis URL, `redis://[:password@]host:port[/db]` (`AUDITPIPE_REDIS_URL`).
     public var redisURL: String = ""
     /// The Kafka topic audit events are written to (`AUDITPIPE_EVENTS_TOPIC`). Its schema registry
@@ -37,6 +40,19 @@ public struct AuditPipeConfiguration: Sendable {
     /// Legacy Kafka topics to bridge, as source name → topic (`AUDITPIPE_LEGACY_BRIDGES`,
     /// `source=topic,source=topic`). Each source must have mapping rules.
     public var legacyBridges: [String: String] = [:]
+
+    /// API keys and client certificates with their tenants and roles (`AUDITPIPE_AUTH_CONFIG`, a
+    /// JSON file; see README "Authentication"). Unset: development mode, every caller is an
+    /// administrator of every tenant (the server logs a warning).
+    public var authConfigPath: String?
+    /// TLS for the gRPC port (`AUDITPIPE_TLS_CERT`, `AUDITPIPE_TLS_KEY`); with
+    /// `AUDITPIPE_TLS_CLIENT_CA` clients must present a certificate signed by that CA.
+    public var tlsCertificatePath: String?
+    public var tlsPrivateKeyPath: String?
+    public var tlsClientCAPath: String?
+    /// The secret that signs report cursors (`AUDITPIPE_CURSOR_KEY`); give every instance the
+    /// same one. Unset: a random key per process (cursors do not survive a restart).
+    public var cursorKey: String?
 
     /// How long ingest waits for Kafka to acknowledge an event before answering UNAVAILABLE
     /// (`AUDITPIPE_PRODUCE_TIMEOUT_MS`, librdkafka's delivery timeout). Default 10 s: callers retry
@@ -63,6 +79,12 @@ public struct AuditPipeConfiguration: Sendable {
         }
         if !legacyBridges.isEmpty, legacyRulesPath == nil {
             throw ConfigurationError(setting: "AUDITPIPE_LEGACY_BRIDGES", problem: "bridges need mapping rules; set AUDITPIPE_LEGACY_RULES too")
+        }
+        if (tlsCertificatePath == nil) != (tlsPrivateKeyPath == nil) {
+            throw ConfigurationError(setting: "AUDITPIPE_TLS_CERT / AUDITPIPE_TLS_KEY", problem: "set both the certificate chain and the private key, or neither")
+        }
+        if tlsClientCAPath != nil, tlsCertificatePath == nil {
+            throw ConfigurationError(setting: "AUDITPIPE_TLS_CLIENT_CA", problem: "mutual TLS needs the server's own certificate and key (AUDITPIPE_TLS_CERT, AUDITPIPE_TLS_KEY)")
         }
         if let schemaVersion, schemaVersion < 1 {
             throw ConfigurationError(setting: "AUDITPIPE_SCHEMA_VERSION", problem: "\(schemaVersion) is not a version; versions start at 1 (leave it unset for the latest)")

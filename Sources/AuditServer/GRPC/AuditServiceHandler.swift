@@ -1,12 +1,21 @@
+import AuditAuth
 import AuditEvents
 import AuditIngest
 import AuditPipeProto
+import AuditQuery
 import GRPCCore
 import SwiftProtobuf
 
 /// `auditpipe.v1.AuditService`: the gRPC face of ingest and of the read side.
 struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
     let ingestPipeline: IngestPipeline
+    /// Streams compliance reports from ClickHouse; nil when no ClickHouse is configured.
+    let reports: ComplianceReportExecutor?
+    /// Reads users' recent events from Redis; nil when no Redis is configured.
+    let recent: (any RecentEventsReader)?
+    /// False only when the server runs without AUDITPIPE_AUTH_CONFIG (development): every caller
+    /// then acts as an administrator of every tenant.
+    let authenticationRequired: Bool
     /// How many events of one Ingest stream may be in flight (awaiting durability) at once; the
     /// stream stops reading from the caller beyond that (HTTP/2 flow control pushes back).
     var maxInFlightPerStream = 1024
@@ -72,7 +81,18 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         request: Auditpipe_V1_RecentEventsRequest,
         context: ServerContext
     ) async throws -> Auditpipe_V1_RecentEventsResponse {
-        throw RPCError(code: .unimplemented, message: "RecentEvents is not available in this version of AuditPipe yet")
+        let tenant = try caller().resolveTenant(request.tenantID, role: .recentEvents)
+        guard !request.actorID.isEmpty else {
+            throw RPCError(code: .invalidArgument, message: "actor_id: required; name the user whose events to return")
+        }
+        guard request.limit <= 100 else {
+            throw RPCError(code: .invalidArgument, message: "limit: \(request.limit) is over 100; ask for 1 to 100 (0 means 100)")
+        }
+        guard let recent else {
+            throw RPCError(code: .unavailable, message: "RecentEvents needs Redis: start the server with AUDITPIPE_REDIS_URL")
+        }
+        let events = try await recent.recent(tenant: tenant, actor: request.actorID, limit: request.limit == 0 ? 100 : Int(request.limit))
+        return .with { $0.events = events }
     }
 
     func complianceReport(
@@ -80,7 +100,22 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         response: RPCWriter<Auditpipe_V1_ComplianceReportChunk>,
         context: ServerContext
     ) async throws {
-        throw RPCError(code: .unimplemented, message: "ComplianceReport is not available in this version of AuditPipe yet")
+        let tenant = try caller().resolveTenant(request.tenantID, role: .reports)
+        guard let reports else {
+            throw RPCError(code: .unavailable, message: "ComplianceReport needs ClickHouse: start the server with AUDITPIPE_CLICKHOUSE_URL")
+        }
+        let statement = try reports.statement(for: ComplianceReportQuery(request, tenantID: tenant))
+        for try await chunk in reports.run(statement) {
+            try await response.write(chunk)
+        }
+    }
+
+    /// The authenticated caller; in development mode (no authentication configured) an
+    /// administrator of every tenant.
+    private func caller() throws -> Principal {
+        if let principal = Principal.current { return principal }
+        guard !authenticationRequired else { return try Principal.required() }
+        return Principal(name: "open access (AUDITPIPE_AUTH_CONFIG unset)", tenants: .all, roles: [.admin], method: .apiKey)
     }
 
     private func result(for event: Auditpipe_V1_AuditEvent) async -> Auditpipe_V1_IngestResult {
@@ -90,6 +125,13 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         }
         var result = Auditpipe_V1_IngestResult()
         result.eventID = event.eventID
+        do {
+            try caller().authorize(tenant: event.tenantID, role: .ingest)
+        } catch {
+            result.status = .permissionDenied
+            result.message = "\(error)"
+            return result
+        }
         switch await ingestPipeline.ingest(event) {
         case .durable(let position):
             result.status = .durable

@@ -1,5 +1,5 @@
 package import GRPCCore
-import GRPCNIOTransportHTTP2
+package import GRPCNIOTransportHTTP2
 package import ServiceLifecycle
 
 /// Runs a gRPC server as a `Service`: it serves until graceful shutdown, then stops accepting
@@ -14,13 +14,14 @@ package struct GRPCServerService: Service {
         address: HostAndPort,
         services: [any RegistrableRPCService],
         interceptors: [any ServerInterceptor] = [],
+        transportSecurity: HTTP2ServerTransport.Posix.TransportSecurity = .plaintext,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) {
         let socketAddress: SocketAddress =
             address.host.contains(":")
             ? .ipv6(host: address.host, port: address.port)
             : .ipv4(host: address.host, port: address.port)
-        self.transport = HTTP2ServerTransport.Posix(address: socketAddress, transportSecurity: .plaintext)
+        self.transport = HTTP2ServerTransport.Posix(address: socketAddress, transportSecurity: transportSecurity)
         self.server = GRPCServer(transport: transport, services: services, interceptors: interceptors)
         self.onListening = onListening
     }
