@@ -145,6 +145,16 @@ let package = Package(
         ),
 
         .target(
+            name: "AuditSink",
+            dependencies: [
+                "KafkaClient", "ClickHouseHTTP", "RedisClient", "AuditEvents", "AvroCodec",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .target(
             name: "AuditQuery",
             dependencies: [
                 "ClickHouseHTTP", "AuditPipeProto",
@@ -209,7 +219,9 @@ let package = Package(
                 "LegacyMapping",
                 "AuditAuth",
                 "AuditQuery",
+                "AuditSink",
                 "ClickHouseHTTP",
+                "RedisClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),

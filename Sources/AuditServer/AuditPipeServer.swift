@@ -1,6 +1,8 @@
 import AuditAuth
 import AuditIngest
 import AuditQuery
+import AuditSink
+import RedisClient
 import ClickHouseHTTP
 import Crypto
 import Foundation
@@ -140,6 +142,52 @@ public struct AuditPipeServer: Service {
             probes.append(.init(name: "clickhouse") {
                 _ = try await clickHouse.queryCollecting("SELECT 1", maxBytes: 1024)
             })
+
+            // The exactly-once sink and the dead-letter re-driver.
+            let bootstrap = try ClickHouseClient(configuration: ClickHouseConfiguration(
+                url: configuration.clickHouseURL, user: configuration.clickHouseUser, password: configuration.clickHousePassword
+            ), logger: logger)
+            let store = try ClickHouseEventStore(client: clickHouse, tables: ClickHouseTables())
+            var sinkConfiguration = AuditSinkConfiguration()
+            sinkConfiguration.topic = configuration.eventsTopic
+            sinkConfiguration.deadLetterTopic = configuration.deadLetterTopic
+            let sink = try ClickHouseSink(
+                configuration: sinkConfiguration,
+                consumer: KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: configuration.sinkGroup),
+                producer: producer, store: store, schemas: RegistryWriterSchemas(source: schemaSource), logger: logger
+            )
+            let redriver = try DeadLetterRedriver(
+                configuration: sinkConfiguration,
+                consumer: KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: "\(configuration.sinkGroup)-dlq-redriver"),
+                producer: producer, store: store, logger: logger
+            )
+            services.append(.init(service: ClickHouseWriters(
+                bootstrap: bootstrap, database: configuration.clickHouseDatabase, store: store,
+                writers: [sink, redriver], health: health, logger: logger
+            )))
+        }
+
+        // The recent-events view in Redis, with its own consumer group.
+        var recent: RedisRecentEvents?
+        if !configuration.redisURL.isEmpty {
+            let redis: RedisClient
+            do {
+                redis = try RedisClient(configuration: RedisConfiguration(url: configuration.redisURL), logger: logger)
+            } catch {
+                throw ConfigurationError(setting: "AUDITPIPE_REDIS_URL", problem: "\(error)")
+            }
+            var recentConfiguration = RecentEventsConfiguration()
+            recentConfiguration.topic = configuration.eventsTopic
+            let store = try RecentEventsStore(redis: redis, configuration: recentConfiguration)
+            services.append(.init(service: try RecentEventsSink(
+                store: store,
+                consumer: KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: "\(configuration.sinkGroup)-recent"),
+                schemas: RegistryWriterSchemas(source: schemaSource), logger: logger
+            )))
+            recent = RedisRecentEvents(store: store)
+            probes.append(.init(name: "redis") {
+                _ = try await redis.send(["PING"]).checked()
+            })
         }
 
         // Authentication: API keys and client certificates, or development mode.
@@ -170,7 +218,7 @@ public struct AuditPipeServer: Service {
             services: [
                 GRPCHealthService(health: health),
                 AuditServiceHandler(
-                    ingestPipeline: ingest, reports: reports, recent: nil,
+                    ingestPipeline: ingest, reports: reports, recent: recent,
                     authenticationRequired: configuration.authConfigPath != nil
                 ),
             ],

@@ -78,6 +78,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("tls-client-ca"), help: "PEM CA for client certificates: turns on mutual TLS (every client must present one). [env: AUDITPIPE_TLS_CLIENT_CA]")
     var tlsClientCA: String?
 
+    @Option(name: .customLong("dlq-topic"), help: "Kafka topic for records that can never be written to ClickHouse. [env: AUDITPIPE_DLQ_TOPIC, default auditpipe.events.dlq]")
+    var deadLetterTopic: String?
+
+    @Option(name: .customLong("sink-group"), help: "Consumer group of the ClickHouse sink (instances sharing it split the partitions). [env: AUDITPIPE_SINK_GROUP, default auditpipe-sink]")
+    var sinkGroup: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. [env: AUDITPIPE_LOG_LEVEL, default info]")
     var logLevel: String?
 
@@ -114,6 +120,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.tlsPrivateKeyPath = setting(tlsKey, "AUDITPIPE_TLS_KEY")
         configuration.tlsClientCAPath = setting(tlsClientCA, "AUDITPIPE_TLS_CLIENT_CA")
         configuration.cursorKey = setting(nil, "AUDITPIPE_CURSOR_KEY")
+        configuration.deadLetterTopic = setting(deadLetterTopic, "AUDITPIPE_DLQ_TOPIC") ?? configuration.deadLetterTopic
+        configuration.sinkGroup = setting(sinkGroup, "AUDITPIPE_SINK_GROUP") ?? configuration.sinkGroup
         configuration.legacyRulesPath = setting(legacyRules, "AUDITPIPE_LEGACY_RULES")
         configuration.quarantineTopic = setting(quarantineTopic, "AUDITPIPE_QUARANTINE_TOPIC") ?? configuration.quarantineTopic
         if let bridges = setting(legacyBridges, "AUDITPIPE_LEGACY_BRIDGES") {

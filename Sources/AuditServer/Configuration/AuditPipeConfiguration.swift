@@ -32,6 +32,13 @@ public struct AuditPipeConfiguration: Sendable {
     /// The schema version events are encoded with (`AUDITPIPE_SCHEMA_VERSION`): nil for the latest.
     public var schemaVersion: Int?
 
+    /// Where records that can never be written go, with the reason in headers
+    /// (`AUDITPIPE_DLQ_TOPIC`).
+    public var deadLetterTopic: String = "auditpipe.events.dlq"
+    /// The sink's consumer group (`AUDITPIPE_SINK_GROUP`); the recent-events sink uses
+    /// `<group>-recent` and the dead-letter re-driver `<group>-dlq-redriver`. Instances sharing
+    /// the group split the partitions.
+    public var sinkGroup: String = "auditpipe-sink"
     /// The legacy mapping rules (`AUDITPIPE_LEGACY_RULES`, a YAML file). Unset: no legacy intake.
     public var legacyRulesPath: String?
     /// Where refused legacy events go, with their original bytes and reasons

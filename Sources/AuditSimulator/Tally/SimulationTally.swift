@@ -89,7 +89,7 @@ package struct SimulationTally: Sendable {
     package private(set) var surpriseCount = 0
     /// The same event id acknowledged again after a resend (AuditPipe deduplicates it).
     package private(set) var repeatedAcknowledgements = 0
-    /// The earliest and latest timestamps sent, in milliseconds.
+    /// The earliest and latest timestamps of acknowledged events, in milliseconds.
     package private(set) var timestampRange: ClosedRange<Int64>?
 
     package init() {}
@@ -123,8 +123,6 @@ package struct SimulationTally: Sendable {
                 services[descriptor.key.service, default: .init()].resent += 1
             } else {
                 services[descriptor.key.service, default: .init()].sent += 1
-                let t = descriptor.timestampMilliseconds
-                timestampRange = timestampRange.map { min($0.lowerBound, t)...max($0.upperBound, t) } ?? t...t
             }
         }
     }
@@ -141,6 +139,10 @@ package struct SimulationTally: Sendable {
         switch outcome {
         case .durable(let eventID):
             services[service, default: .init()].accepted += 1
+            // The range the stored-events check queries: acknowledged events only (a refused
+            // event may carry a timestamp far outside ClickHouse's range on purpose).
+            let t = descriptor.timestampMilliseconds
+            timestampRange = timestampRange.map { min($0.lowerBound, t)...max($0.upperBound, t) } ?? t...t
             let (inserted, _) = acknowledged[tenant, default: []].insert(eventID)
             if !inserted { repeatedAcknowledgements += 1 }
             inDoubt[tenant]?.remove(eventID)

@@ -1,0 +1,231 @@
+public import ClickHouseHTTP
+import Foundation
+import NIOCore
+
+/// The sink's ClickHouse objects and the few statements it runs on them: versioned migrations,
+/// the batch-range table, the event_id lookup and the deduplicated insert.
+public final class ClickHouseEventStore: Sendable {
+    /// The client (its configuration names the database).
+    public let client: ClickHouseClient
+    /// The table names and engine.
+    public let tables: ClickHouseTables
+
+    /// Creates the store; call ``migrate()`` before use.
+    public init(client: ClickHouseClient, tables: ClickHouseTables) throws(AuditSinkError) {
+        try tables.validate()
+        self.client = client
+        self.tables = tables
+    }
+
+    // MARK: Migrations
+
+    /// One versioned schema change; its statements are idempotent (`IF NOT EXISTS`).
+    struct Migration: Sendable {
+        var version: Int
+        var name: String
+        var statements: [String]
+    }
+
+    /// The migrations, in order. Never edit a released one: add a new version.
+    var migrations: [Migration] {
+        let engine: String
+        let window: String
+        switch tables.engine {
+        case .mergeTree:
+            engine = "MergeTree"
+            window = "non_replicated_deduplication_window = \(tables.deduplicationWindowBlocks)"
+        case .replicated(let path, let replica):
+            engine = "ReplicatedMergeTree(\(quote(path)), \(quote(replica)))"
+            window = "replicated_deduplication_window = \(tables.deduplicationWindowBlocks)"
+        }
+        return [
+            Migration(version: 1, name: "create \(tables.events)", statements: [
+                """
+                CREATE TABLE IF NOT EXISTS `\(tables.events)` (
+                    tenant_id LowCardinality(String),
+                    event_type LowCardinality(String),
+                    timestamp DateTime64(3, 'UTC'),
+                    event_id String,
+                    actor_id String,
+                    resource String,
+                    action LowCardinality(String),
+                    metadata Map(String, String),
+                    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
+                    schema_id Int32,
+                    kafka_partition Int32,
+                    kafka_offset Int64,
+                    insert_token String,
+                    INDEX event_id_bloom event_id TYPE bloom_filter(0.001) GRANULARITY 1
+                ) ENGINE = \(engine)
+                PARTITION BY toYYYYMM(timestamp)
+                ORDER BY (tenant_id, event_type, timestamp)
+                SETTINGS \(window)
+                """
+            ]),
+            Migration(version: 2, name: "create \(tables.ranges)", statements: [
+                """
+                CREATE TABLE IF NOT EXISTS `\(tables.ranges)` (
+                    consumer_group String,
+                    topic String,
+                    kafka_partition Int32,
+                    first_offset Int64,
+                    last_offset Int64,
+                    recorded_at DateTime64(6, 'UTC')
+                ) ENGINE = ReplacingMergeTree(recorded_at)
+                ORDER BY (consumer_group, topic, kafka_partition)
+                """
+            ]),
+        ]
+    }
+
+    /// Creates or upgrades the tables: runs each migration not yet recorded in the migrations
+    /// table, records it, then applies the configurable table settings (deduplication window,
+    /// TTL). Safe to run concurrently from several instances (every statement is idempotent).
+    ///
+    /// - Returns: the versions applied by this call.
+    @discardableResult
+    public func migrate() async throws -> [Int] {
+        try await client.execute(
+            """
+            CREATE TABLE IF NOT EXISTS `\(tables.migrations)` (
+                version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+            ) ENGINE = ReplacingMergeTree(applied_at) ORDER BY version
+            """
+        )
+        let applied = Set(try await lines("SELECT DISTINCT version FROM `\(tables.migrations)` FORMAT TabSeparated").compactMap { Int($0) })
+        var ran: [Int] = []
+        for migration in migrations where !applied.contains(migration.version) {
+            for statement in migration.statements { try await client.execute(statement) }
+            try await client.execute(
+                "INSERT INTO `\(tables.migrations)` (version, name) SELECT {v:UInt32}, {n:String}",
+                parameters: ["v": .integer(migration.version), "n": .string(migration.name)]
+            )
+            ran.append(migration.version)
+        }
+        try await reconcileSettings()
+        return ran
+    }
+
+    /// The versions recorded in the migrations table.
+    public func appliedMigrations() async throws -> [Int] {
+        try await lines("SELECT DISTINCT version FROM `\(tables.migrations)` ORDER BY version FORMAT TabSeparated").compactMap { Int($0) }
+    }
+
+    private func reconcileSettings() async throws {
+        let setting: String
+        switch tables.engine {
+        case .mergeTree: setting = "non_replicated_deduplication_window"
+        case .replicated: setting = "replicated_deduplication_window"
+        }
+        try await client.execute("ALTER TABLE `\(tables.events)` MODIFY SETTING \(setting) = \(tables.deduplicationWindowBlocks)")
+        if let retention = tables.retention {
+            let days = retention.components.seconds / 86_400
+            try await client.execute(
+                "ALTER TABLE `\(tables.events)` MODIFY TTL toDateTime(timestamp) + toIntervalDay(\(days))",
+                settings: ["materialize_ttl_after_modify": "0"]
+            )
+        } else {
+            let engine = try await lines(
+                "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = {t:String} FORMAT TabSeparated",
+                ["t": .string(tables.events)]
+            ).first ?? ""
+            if engine.contains(" TTL ") { try await client.execute("ALTER TABLE `\(tables.events)` REMOVE TTL") }
+        }
+    }
+
+    // MARK: Batch ranges
+
+    /// Records `range` as the batch about to be inserted by `group` (durable before the insert).
+    func recordRange(_ range: BatchRange, group: String) async throws {
+        try await client.execute(
+            """
+            INSERT INTO `\(tables.ranges)` (consumer_group, topic, kafka_partition, first_offset, last_offset, recorded_at)
+            SELECT {g:String}, {t:String}, {p:Int32}, {f:Int64}, {l:Int64}, now64(6)
+            """,
+            parameters: [
+                "g": .string(group), "t": .string(range.topic), "p": .integer(range.partition),
+                "f": .integer(range.first), "l": .integer(range.last),
+            ]
+        )
+    }
+
+    /// The last range `group` recorded for a partition, or nil.
+    func lastRecordedRange(topic: String, partition: Int32, group: String) async throws -> BatchRange? {
+        let rows = try await lines(
+            """
+            SELECT first_offset, last_offset FROM `\(tables.ranges)`
+            WHERE consumer_group = {g:String} AND topic = {t:String} AND kafka_partition = {p:Int32}
+            ORDER BY recorded_at DESC, last_offset DESC LIMIT 1 FORMAT TabSeparated
+            """,
+            ["g": .string(group), "t": .string(topic), "p": .integer(partition)]
+        )
+        guard let row = rows.first else { return nil }
+        let fields = row.split(separator: "\t")
+        guard fields.count == 2, let first = Int64(fields[0]), let last = Int64(fields[1]) else {
+            throw AuditSinkError(message: "unexpected row '\(row)' in \(tables.ranges)", isRetriable: false)
+        }
+        return BatchRange(topic: topic, partition: partition, first: first, last: last)
+    }
+
+    // MARK: Events
+
+    /// The insert tokens under which each (tenant, event_id) of `rows` is already stored, among
+    /// rows whose event time is within `window` of the batch's event times.
+    func storedTokens(of rows: [DecodedEvent], window: Duration) async throws -> [EventRow.Key: Set<String>] {
+        guard !rows.isEmpty else { return [:] }
+        let windowMs = window.components.seconds * 1000 + window.components.attoseconds / 1_000_000_000_000_000
+        let times = rows.map(\.event.timestampMilliseconds)
+        let low = max(times.min()! - windowMs, EventRow.timestampRange.lowerBound)
+        let high = min(times.max()! + windowMs, EventRow.timestampRange.upperBound)
+        var result: [EventRow.Key: Set<String>] = [:]
+        let chunkSize = 1000
+        for start in stride(from: 0, to: rows.count, by: chunkSize) {
+            let chunk = rows[start..<min(start + chunkSize, rows.count)]
+            let response = try await client.query(
+                """
+                SELECT tenant_id, event_id, insert_token FROM `\(tables.events)`
+                WHERE tenant_id IN {tenants:Array(String)} AND event_id IN {ids:Array(String)}
+                  AND timestamp BETWEEN fromUnixTimestamp64Milli({lo:Int64}, 'UTC') AND fromUnixTimestamp64Milli({hi:Int64}, 'UTC')
+                FORMAT RowBinaryWithNamesAndTypes
+                """,
+                parameters: [
+                    "tenants": .strings(Array(Set(chunk.map(\.event.tenantID)))),
+                    "ids": .strings(Array(Set(chunk.map(\.event.eventID)))),
+                    "lo": .integer(low), "hi": .integer(high),
+                ],
+                settings: ["wait_end_of_query": "1"]
+            )
+            for try await row in response.body.rows() {
+                guard let tenant = row["tenant_id"]?.stringValue, let id = row["event_id"]?.stringValue,
+                    let token = row["insert_token"]?.stringValue
+                else { continue }
+                result[EventRow.Key(tenantID: tenant, eventID: id), default: []].insert(token)
+            }
+        }
+        return result
+    }
+
+    /// Inserts rows as one `RowBinaryWithNamesAndTypes` body (gzip) with the batch's
+    /// deduplication token. The block size is pinned above any batch so a retry splits the
+    /// rows into the same blocks (one per month) as the first attempt.
+    func insert(_ rows: [DecodedEvent], token: String, ingestedAt: Int64) async throws {
+        guard !rows.isEmpty else { return }
+        var writer = RowBinaryWriter(columns: EventRow.columns)
+        for row in rows { try writer.append(EventRow.values(row, ingestedAt: ingestedAt, token: token)) }
+        try await client.insert(
+            table: tables.events,
+            body: writer.buffer,
+            deduplicationToken: token,
+            settings: ["max_insert_block_size": "2000000", "async_insert": "0"]
+        )
+    }
+
+    private func lines(_ sql: String, _ parameters: [String: ClickHouseParameter] = [:]) async throws -> [String] {
+        let buffer = try await client.queryCollecting(sql, parameters: parameters)
+        return String(buffer: buffer).split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+    }
+}
+
+private func quote(_ text: String) -> String {
+    "'" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+}

@@ -1,0 +1,240 @@
+public import KafkaClient
+
+/// A contiguous offset range of one partition: the unit of one insert. `first` is the position
+/// the batch starts at (the committed offset before it), `last` its last record's offset, so the
+/// next batch starts at `last + 1` and gaps in the offsets (control records) stay inside a range.
+public struct BatchRange: Sendable, Hashable, CustomStringConvertible {
+    /// The topic.
+    public var topic: String
+    /// The partition.
+    public var partition: Int32
+    /// The first offset covered.
+    public var first: Int64
+    /// The last offset covered.
+    public var last: Int64
+
+    /// Creates a range.
+    public init(topic: String, partition: Int32, first: Int64, last: Int64) {
+        self.topic = topic
+        self.partition = partition
+        self.first = first
+        self.last = last
+    }
+
+    /// `topic:partition:first-last`: the `insert_deduplication_token` of the batch.
+    public var token: String { "\(topic):\(partition):\(first)-\(last)" }
+
+    /// The offset to commit once the batch is written.
+    public var nextOffset: Int64 { last + 1 }
+
+    /// Same as ``token``.
+    public var description: String { token }
+}
+
+/// A cut batch: its range and its records, in offset order.
+struct Batch: Sendable, Hashable {
+    var range: BatchRange
+    var records: [KafkaMessage]
+}
+
+/// The decisions of one partition's writer, without I/O: where batches are cut (size, time, or
+/// exactly a pending range to replay), one batch in flight at a time, the next offset to commit,
+/// and when to pause or resume fetching. The writer applies the returned actions outside its lock.
+struct PartitionBatcher: Sendable {
+    struct Limits: Sendable, Hashable {
+        var maxRows: Int
+        var maxDelay: Duration
+        /// Pause fetching when this many records wait; resume at ``resumeAt``.
+        var pauseAt: Int
+        var resumeAt: Int
+
+        init(maxRows: Int, maxDelay: Duration) {
+            self.maxRows = maxRows
+            self.maxDelay = maxDelay
+            self.pauseAt = max(2 * maxRows, 1000)
+            self.resumeAt = max(maxRows, 500)
+        }
+    }
+
+    enum Action: Sendable, Hashable {
+        /// Write this batch, then report ``flushCompleted()``.
+        case flush(Batch)
+        /// Stop fetching this partition (too many records wait).
+        case pause
+        /// Fetch again.
+        case resume
+        /// Nothing is in flight or waiting any more: the writer may end (after ``drain()`` or
+        /// ``stop()``).
+        case finished
+    }
+
+    enum Phase: Sendable, Hashable {
+        /// Waiting for the committed offset and the pending range.
+        case loading
+        case running
+        /// Flush what is buffered, then finish.
+        case draining
+        /// Revoked or crashed: drop what is buffered, finish after the batch in flight.
+        case stopped
+        case finished
+    }
+
+    let topic: String
+    let partition: Int32
+    let limits: Limits
+    private(set) var phase: Phase = .loading
+    /// Where the next batch starts; nil until known (no committed offset and no record yet).
+    private(set) var position: Int64?
+    /// A range recorded before a crash that starts at the committed offset: the next batch must
+    /// be exactly this range.
+    private(set) var replay: ClosedRange<Int64>?
+    /// A pending range seen when the group had no committed offset: replayed if the first record
+    /// is at its start.
+    private var replayCandidate: ClosedRange<Int64>?
+    private(set) var buffered: [KafkaMessage] = []
+    private var bufferedSince: ContinuousClock.Instant?
+    private(set) var inFlight: BatchRange?
+    private(set) var paused = false
+
+    init(topic: String, partition: Int32, limits: Limits) {
+        self.topic = topic
+        self.partition = partition
+        self.limits = limits
+    }
+
+    /// The committed offset (nil when the group has none) and the last recorded range are known.
+    mutating func start(committed: Int64?, pending: BatchRange?, now: ContinuousClock.Instant) -> [Action] {
+        guard phase == .loading else { return [] }
+        phase = .running
+        let pendingRange = pending.map { $0.first...$0.last }
+        if let committed {
+            position = committed
+            if let pendingRange, pendingRange.lowerBound == committed { replay = pendingRange }
+        } else {
+            replayCandidate = pendingRange
+        }
+        buffered.removeAll { record in position.map { record.offset < $0 } ?? false }
+        if !buffered.isEmpty {
+            if position == nil { adoptFirstRecord(buffered[0].offset) }
+            bufferedSince = bufferedSince ?? now
+        }
+        return cut(now: now)
+    }
+
+    /// A record of this partition arrived.
+    mutating func received(_ record: KafkaMessage, now: ContinuousClock.Instant) -> [Action] {
+        switch phase {
+        case .stopped, .finished: return []
+        case .loading, .running, .draining: break
+        }
+        if phase != .loading {
+            if position == nil { adoptFirstRecord(record.offset) }
+            if let position, record.offset < position { return [] }  // redelivered: already batched
+        }
+        if let last = buffered.last, record.offset <= last.offset { return [] }
+        if buffered.isEmpty { bufferedSince = now }
+        buffered.append(record)
+        var actions = cut(now: now)
+        if !paused, buffered.count >= limits.pauseAt {
+            paused = true
+            actions.append(.pause)
+        }
+        return actions
+    }
+
+    /// Time passed: cut a batch whose oldest record waited ``Limits/maxDelay``.
+    mutating func tick(now: ContinuousClock.Instant) -> [Action] {
+        cut(now: now)
+    }
+
+    /// The batch in flight is written and committed (or abandoned); cut the next one.
+    mutating func flushCompleted(now: ContinuousClock.Instant) -> [Action] {
+        inFlight = nil
+        inFlightOldestTimestamp = nil
+        var actions = cut(now: now)
+        if paused, buffered.count <= limits.resumeAt, phase == .running {
+            paused = false
+            actions.append(.resume)
+        }
+        if actions.isEmpty, isIdle, phase == .draining || phase == .stopped {
+            phase = .finished
+            return [.finished]
+        }
+        return actions
+    }
+
+    /// Graceful shutdown: flush everything buffered (a pending replay only if it is complete),
+    /// then finish.
+    mutating func drain(now: ContinuousClock.Instant) -> [Action] {
+        switch phase {
+        case .running:
+            phase = .draining
+        case .loading:
+            phase = .stopped
+        default:
+            return []
+        }
+        let actions = cut(now: now)
+        if actions.isEmpty, inFlight == nil {
+            phase = .finished
+            return [.finished]
+        }
+        return actions
+    }
+
+    /// Revoked, or the sink crashed: drop what is buffered (its new owner re-reads it from the
+    /// committed offset) and finish once the batch in flight is done.
+    mutating func stop() -> [Action] {
+        guard phase != .finished else { return [] }
+        phase = .stopped
+        buffered.removeAll()
+        bufferedSince = nil
+        if inFlight == nil {
+            phase = .finished
+            return [.finished]
+        }
+        return []
+    }
+
+    /// The Kafka timestamp of the oldest record not yet committed (in flight or buffered), for
+    /// lag in seconds; nil when caught up.
+    var oldestPendingTimestamp: Int64? { inFlightOldestTimestamp ?? buffered.first?.timestampMilliseconds }
+    private var inFlightOldestTimestamp: Int64?
+
+    private var isIdle: Bool { inFlight == nil && (buffered.isEmpty || phase == .stopped) }
+
+    private mutating func adoptFirstRecord(_ offset: Int64) {
+        position = offset
+        if let candidate = replayCandidate, candidate.lowerBound == offset { replay = candidate }
+        replayCandidate = nil
+    }
+
+    private mutating func cut(now: ContinuousClock.Instant) -> [Action] {
+        guard phase == .running || phase == .draining, inFlight == nil, !buffered.isEmpty, let start = position else { return [] }
+        let count: Int
+        if let replay {
+            // Rebuild exactly the recorded range: wait until a record at or past its end arrived.
+            guard buffered.last!.offset >= replay.upperBound else { return [] }
+            count = buffered.firstIndex { $0.offset > replay.upperBound } ?? buffered.count
+            self.replay = nil
+            let last = replay.upperBound
+            return [emit(count: count, range: BatchRange(topic: topic, partition: partition, first: start, last: last), now: now)]
+        }
+        let due = buffered.count >= limits.maxRows || phase == .draining
+            || bufferedSince.map { now - $0 >= limits.maxDelay } ?? false
+        guard due else { return [] }
+        count = min(buffered.count, limits.maxRows)
+        let last = buffered[count - 1].offset
+        return [emit(count: count, range: BatchRange(topic: topic, partition: partition, first: start, last: last), now: now)]
+    }
+
+    private mutating func emit(count: Int, range: BatchRange, now: ContinuousClock.Instant) -> Action {
+        let records = Array(buffered.prefix(count))
+        buffered.removeFirst(count)
+        bufferedSince = buffered.isEmpty ? nil : now
+        position = range.last + 1
+        inFlight = range
+        inFlightOldestTimestamp = records.first?.timestampMilliseconds
+        return .flush(Batch(range: range, records: records))
+    }
+}

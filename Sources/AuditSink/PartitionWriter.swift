@@ -1,0 +1,287 @@
+import ClickHouseHTTP
+import CoreMetrics
+import Foundation
+import KafkaClient
+import Logging
+import Synchronization
+
+/// A point in a batch's life where tests can stop the sink as if the process died there.
+package enum SinkCheckpoint: Sendable, Hashable {
+    /// The range is recorded; the insert has not started.
+    case rangeRecorded
+    /// ClickHouse acknowledged the insert; the offset is not committed.
+    case inserted
+    /// The offset `range.last + 1` is committed.
+    case committed
+}
+
+/// Called at each ``SinkCheckpoint``; throwing stops the sink at once, without committing (a
+/// simulated crash).
+package typealias SinkHook = @Sendable (SinkCheckpoint, BatchRange) async throws -> Void
+
+/// What every partition writer of one sink shares.
+struct SinkContext: Sendable {
+    var group: String
+    var configuration: AuditSinkConfiguration
+    var store: ClickHouseEventStore
+    var producer: KafkaProducer
+    var consumer: KafkaConsumer
+    var decoder: RecordDecoder
+    var metrics: SinkMetrics
+    var hook: SinkHook?
+    var logger: Logger
+}
+
+/// A simulated crash from a ``SinkHook``: propagates out of the sink without any commit.
+struct HookStop: Error {
+    var underlying: any Error
+}
+
+/// The one writer of one assigned partition: receives its records, cuts batches with a
+/// ``PartitionBatcher`` and writes them one at a time (record range, dedup lookup, insert,
+/// dead letters, commit).
+final class PartitionWriter: Sendable {
+    let topicPartition: KafkaTopicPartition
+    private let context: SinkContext
+    private let state: Mutex<PartitionBatcher>
+    private let batches: AsyncStream<Batch>
+    private let batchSink: AsyncStream<Batch>.Continuation
+    private let predecessor: PartitionWriter?
+    private let revoked = Atomic<Bool>(false)
+    private let finishedSignal = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    init(topicPartition: KafkaTopicPartition, context: SinkContext, predecessor: PartitionWriter?) {
+        self.topicPartition = topicPartition
+        self.context = context
+        self.predecessor = predecessor
+        self.state = Mutex(
+            PartitionBatcher(
+                topic: topicPartition.topic, partition: topicPartition.partition,
+                limits: .init(maxRows: context.configuration.maxBatchRows, maxDelay: context.configuration.maxBatchDelay)
+            )
+        )
+        (batches, batchSink) = AsyncStream.makeStream(of: Batch.self)
+    }
+
+    // MARK: Inputs (event loop, ticker, shutdown)
+
+    func receive(_ record: KafkaMessage) async {
+        await apply(state.withLock { $0.received(record, now: .now) })
+    }
+
+    func tick() async {
+        await apply(state.withLock { $0.tick(now: .now) })
+    }
+
+    /// Graceful shutdown: flush what is buffered, then end.
+    func drain() async {
+        await apply(state.withLock { $0.drain(now: .now) })
+    }
+
+    /// Revoked: drop what is buffered, give up retries, end after the batch in flight.
+    func stop() async {
+        revoked.store(true, ordering: .relaxed)
+        await apply(state.withLock { $0.stop() })
+    }
+
+    func waitUntilFinished() async {
+        await withCheckedContinuation { continuation in
+            let done = finishedSignal.withLock { signal -> Bool in
+                if signal.done { return true }
+                signal.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    /// Updates the lag gauges: records from the high watermark, seconds from the oldest record
+    /// not yet committed.
+    func reportLag(committed: Int64?) async {
+        let oldest = state.withLock { $0.oldestPendingTimestamp }
+        let seconds = oldest.map { max(0, Date().timeIntervalSince1970 - Double($0) / 1000) } ?? 0
+        var records: Int64? = nil
+        if let (_, high) = try? await context.consumer.watermarks(topic: topicPartition.topic, partition: topicPartition.partition, timeout: .seconds(2)) {
+            let position = committed ?? state.withLock { $0.position } ?? high
+            records = max(0, high - position)
+        }
+        context.metrics.lag(topic: topicPartition.topic, partition: topicPartition.partition, records: records, seconds: seconds)
+    }
+
+    private func apply(_ actions: [PartitionBatcher.Action]) async {
+        for action in actions {
+            switch action {
+            case .flush(let batch):
+                batchSink.yield(batch)
+            case .pause:
+                do { try await context.consumer.pause([topicPartition]) } catch {
+                    context.logger.warning("cannot pause \(topicPartition): \(error)")
+                }
+            case .resume:
+                do { try await context.consumer.resume([topicPartition]) } catch {
+                    context.logger.warning("cannot resume \(topicPartition): \(error)")
+                }
+            case .finished:
+                batchSink.finish()
+            }
+        }
+    }
+
+    // MARK: The writer's task
+
+    /// Loads where to start, then writes batches until drained, revoked or cancelled. Throws only
+    /// for a simulated crash (``SinkHook``).
+    func run() async throws {
+        defer {
+            batchSink.finish()
+            let waiters = finishedSignal.withLock { signal in
+                signal.done = true
+                defer { signal.waiters = [] }
+                return signal.waiters
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+        await predecessor?.waitUntilFinished()
+        guard let (committed, pending) = await loadStart() else { return }
+        context.logger.debug(
+            "writer started", metadata: ["partition": "\(topicPartition)", "committed": "\(committed.map(String.init) ?? "none")", "pending": "\(pending?.description ?? "none")"]
+        )
+        await apply(state.withLock { $0.start(committed: committed, pending: pending, now: .now) })
+        for await batch in batches {
+            try await write(batch)
+            await apply(state.withLock { $0.flushCompleted(now: .now) })
+        }
+    }
+
+    /// The group's committed offset and the last recorded range, retried until known.
+    private func loadStart() async -> (Int64?, BatchRange?)? {
+        var retry = BatchRetryState(policy: RetryPolicy(maxAttempts: nil, initialBackoff: .milliseconds(200), maxBackoff: .seconds(10)))
+        while !revoked.load(ordering: .relaxed), !Task.isCancelled, state.withLock({ $0.phase == .loading }) {
+            do {
+                let committed = try await context.consumer.committed([topicPartition])[topicPartition]
+                let pending = try await context.store.lastRecordedRange(topic: topicPartition.topic, partition: topicPartition.partition, group: context.group)
+                return (committed, pending)
+            } catch {
+                context.logger.warning("cannot load the start of \(topicPartition), retrying: \(error)")
+                guard case .retry(let delay) = retry.failed(.transient, jitter: .random(in: 0..<1)) else { continue }
+                try? await Task.sleep(for: delay)
+            }
+        }
+        return nil
+    }
+
+    /// Writes one batch exactly once, dead-letters what can never be written, then commits.
+    private func write(_ batch: Batch) async throws {
+        let range = batch.range
+        var retry = BatchRetryState(policy: context.configuration.retry)
+        var outcomes: [DecodeOutcome]? = nil
+        var deadLetters: [(KafkaMessage, DeadLetter)] = []
+        while true {
+            do {
+                if outcomes == nil { outcomes = try await decode(batch.records) }
+                let events = outcomes!.compactMap { if case .event(let e) = $0 { e } else { nil } }
+                try await context.store.recordRange(range, group: context.group)
+                try await checkpoint(.rangeRecorded, range)
+                let stored = try await context.store.storedTokens(of: events, window: context.configuration.eventIDWindow)
+                let (rows, duplicates) = EventRow.select(events, stored: stored, token: range.token)
+                let started = ContinuousClock.now
+                try await context.store.insert(rows, token: range.token, ingestedAt: Int64(Date().timeIntervalSince1970 * 1000))
+                context.metrics.insertTime.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+                context.metrics.batchRows.record(rows.count)
+                context.metrics.rowsInserted.increment(by: rows.count)
+                if duplicates > 0 { context.metrics.duplicatesDropped.increment(by: duplicates) }
+                try await checkpoint(.inserted, range)
+                break
+            } catch let stop as HookStop {
+                throw stop
+            } catch {
+                if Task.isCancelled { return }
+                context.metrics.clickHouseError(code: Self.code(of: error))
+                let decision = retry.failed(FailureClass(error), jitter: .random(in: 0..<1))
+                context.logger.warning(
+                    "writing \(range.token) failed (attempt \(retry.attempts)): \(error)", metadata: ["decision": "\(decision)"]
+                )
+                switch decision {
+                case .retry(let delay):
+                    if revoked.load(ordering: .relaxed) { return }  // the new owner replays it
+                    do { try await Task.sleep(for: delay) } catch { return }
+                    continue
+                case .deadLetter(let redrive):
+                    let stage: DeadLetter.Stage = redrive ? .insertRetriesExhausted : .insertRejected
+                    let now = Int64(Date().timeIntervalSince1970 * 1000)
+                    deadLetters = batch.records.indices.compactMap { index -> (KafkaMessage, DeadLetter)? in
+                        // Poison records get their own letter below.
+                        if let outcomes, !outcomes[index].isEvent { return nil }
+                        let record = batch.records[index]
+                        return (record, DeadLetter(reason: "\(error)", source: record, stage: stage, attempts: retry.attempts, timeMilliseconds: now, redrive: redrive))
+                    }
+                }
+                break
+            }
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        for case .poison(let poison) in outcomes ?? [] {
+            deadLetters.append((poison.record, DeadLetter(reason: poison.reason, source: poison.record, stage: poison.stage, attempts: 1, timeMilliseconds: now, redrive: false)))
+        }
+        guard await produce(deadLetters, range: range) else { return }
+        do {
+            try await context.consumer.commit([KafkaTopicPartitionOffset(topic: range.topic, partition: range.partition, offset: range.nextOffset)])
+            try await checkpoint(.committed, range)
+        } catch let stop as HookStop {
+            throw stop
+        } catch {
+            // After a revoke this is expected: the new owner replays from the last commit.
+            context.logger.warning("commit of \(range.token) failed: \(error)")
+        }
+    }
+
+    private func decode(_ records: [KafkaMessage]) async throws -> [DecodeOutcome] {
+        var outcomes: [DecodeOutcome] = []
+        outcomes.reserveCapacity(records.count)
+        for record in records { outcomes.append(try await context.decoder.decode(record)) }
+        return outcomes
+    }
+
+    /// Produces dead letters with acks=all, retrying until each is acknowledged. Returns false
+    /// when the writer was revoked or cancelled first (then nothing is committed).
+    private func produce(_ letters: [(KafkaMessage, DeadLetter)], range: BatchRange) async -> Bool {
+        guard !letters.isEmpty else { return true }
+        let producer = context.producer
+        var retry = BatchRetryState(policy: RetryPolicy(maxAttempts: nil, initialBackoff: .milliseconds(200), maxBackoff: .seconds(10)))
+        while true {
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (record, letter) in letters {
+                        group.addTask {
+                            _ = try await producer.send(letter.record(topic: self.context.configuration.deadLetterTopic, source: record))
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                for (_, letter) in letters { SinkMetrics.deadLetter(stage: letter.stage.rawValue) }
+                context.logger.warning("dead-lettered \(letters.count) records of \(range.token)", metadata: ["reason": "\(letters[0].1.reason)"])
+                return true
+            } catch {
+                context.logger.error("cannot produce dead letters of \(range.token), retrying: \(error)")
+                guard !revoked.load(ordering: .relaxed), case .retry(let delay) = retry.failed(.transient, jitter: .random(in: 0..<1)) else { return false }
+                do { try await Task.sleep(for: delay) } catch { return false }
+            }
+        }
+    }
+
+    private func checkpoint(_ point: SinkCheckpoint, _ range: BatchRange) async throws {
+        guard let hook = context.hook else { return }
+        do { try await hook(point, range) } catch { throw HookStop(underlying: error) }
+    }
+
+    static func code(of error: any Error) -> String {
+        if let error = error as? ClickHouseError { return error.code.map(String.init) ?? error.kind.description }
+        return "other"
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,151 @@
+/// Configuration of the ClickHouse side of the sink: topics, tables, batching, deduplication and
+/// retries. Plain values with documented defaults; ``validate()`` names the field and the rule.
+public struct AuditSinkConfiguration: Sendable, Hashable {
+    /// The audit topic read by ``ClickHouseSink``. Default `auditpipe.events`.
+    public var topic: String = "auditpipe.events"
+    /// Where records that can never be written go. Default `auditpipe.events.dlq`.
+    public var deadLetterTopic: String = "auditpipe.events.dlq"
+    /// The ClickHouse tables (names and engine).
+    public var tables = ClickHouseTables()
+    /// A batch is cut when it holds this many records. Default 10,000 (ClickHouse advises
+    /// 10k–100k rows per insert).
+    public var maxBatchRows: Int = 10_000
+    /// ... or when its oldest record has waited this long, so events are queryable within
+    /// seconds. Default 1 s.
+    public var maxBatchDelay: Duration = .seconds(1)
+    /// Events with the same (tenant, event_id) whose event times are at most this far apart are
+    /// stored once. Default 24 h.
+    public var eventIDWindow: Duration = .seconds(24 * 3600)
+    /// How ClickHouse failures are retried. Default: 5 attempts, 0.5 s doubling to 30 s, jitter.
+    public var retry = RetryPolicy()
+    /// How often the lag gauges are refreshed. Default 5 s.
+    public var lagInterval: Duration = .seconds(5)
+
+    /// Creates a configuration with the defaults documented on each field.
+    public init() {}
+
+    /// Checks every field.
+    public func validate() throws(AuditSinkError) {
+        if topic.isEmpty { throw .configuration("AuditSinkConfiguration.topic", "must not be empty") }
+        if deadLetterTopic.isEmpty || deadLetterTopic == topic {
+            throw .configuration("AuditSinkConfiguration.deadLetterTopic", "must be a topic other than \(topic)")
+        }
+        if !(1...1_000_000).contains(maxBatchRows) {
+            throw .configuration("AuditSinkConfiguration.maxBatchRows", "must be in 1...1000000 (got \(maxBatchRows))")
+        }
+        if maxBatchDelay <= .zero { throw .configuration("AuditSinkConfiguration.maxBatchDelay", "must be positive") }
+        if eventIDWindow < .zero { throw .configuration("AuditSinkConfiguration.eventIDWindow", "must not be negative") }
+        if lagInterval <= .zero { throw .configuration("AuditSinkConfiguration.lagInterval", "must be positive") }
+        try tables.validate()
+        try retry.validate()
+    }
+}
+
+/// The sink's ClickHouse objects.
+public struct ClickHouseTables: Sendable, Hashable {
+    /// The events table. Default `audit_events`.
+    public var events: String = "audit_events"
+    /// The small table of batch ranges recorded before each insert. Default `auditpipe_sink_ranges`.
+    public var ranges: String = "auditpipe_sink_ranges"
+    /// Which migrations ran. Default `auditpipe_schema_migrations`.
+    public var migrations: String = "auditpipe_schema_migrations"
+    /// The table engine of the events table. Default ``Engine/mergeTree``.
+    public var engine: Engine = .mergeTree
+    /// `non_replicated_deduplication_window` (or `replicated_deduplication_window`): how many
+    /// recent insert blocks ClickHouse remembers to drop a retried batch. It must cover the
+    /// longest replay (inserts made between a batch and its replay after a crash). Default 10,000.
+    public var deduplicationWindowBlocks: Int = 10_000
+    /// Rows older than this (by event time) are deleted by a TTL; nil keeps them forever (default).
+    /// Whole days only.
+    public var retention: Duration? = nil
+
+    /// The events table engine.
+    public enum Engine: Sendable, Hashable {
+        /// Plain MergeTree (one server). Deduplication uses `non_replicated_deduplication_window`.
+        case mergeTree
+        /// ReplicatedMergeTree for clusters, with its Keeper path and replica name (macros such
+        /// as `{shard}` and `{replica}` allowed). Not exercised by the tests: there is no cluster here.
+        case replicated(keeperPath: String, replica: String)
+    }
+
+    /// Creates the defaults.
+    public init() {}
+
+    func validate() throws(AuditSinkError) {
+        for (field, name) in [("events", events), ("ranges", ranges), ("migrations", migrations)] where !isIdentifier(name) {
+            throw .configuration("ClickHouseTables.\(field)", "must be a ClickHouse identifier [A-Za-z_][A-Za-z0-9_]* (got \"\(name)\")")
+        }
+        if deduplicationWindowBlocks < 1 {
+            throw .configuration("ClickHouseTables.deduplicationWindowBlocks", "must be at least 1: without it ClickHouse ignores the deduplication token")
+        }
+        if let retention, retention < .seconds(86_400) {
+            throw .configuration("ClickHouseTables.retention", "must be at least one day, or nil to keep rows forever")
+        }
+    }
+}
+
+/// How failed ClickHouse writes are retried: exponential backoff with jitter.
+public struct RetryPolicy: Sendable, Hashable {
+    /// Attempts of one batch before a transient failure dead-letters it; nil retries forever.
+    /// Default 5.
+    public var maxAttempts: Int? = 5
+    /// The delay after the first failure. Default 0.5 s.
+    public var initialBackoff: Duration = .milliseconds(500)
+    /// The longest delay. Default 30 s.
+    public var maxBackoff: Duration = .seconds(30)
+
+    /// Creates the defaults.
+    public init() {}
+
+    /// Creates a policy.
+    public init(maxAttempts: Int?, initialBackoff: Duration, maxBackoff: Duration) {
+        self.maxAttempts = maxAttempts
+        self.initialBackoff = initialBackoff
+        self.maxBackoff = maxBackoff
+    }
+
+    func validate() throws(AuditSinkError) {
+        if let maxAttempts, maxAttempts < 1 { throw .configuration("RetryPolicy.maxAttempts", "must be at least 1, or nil for no limit") }
+        if initialBackoff <= .zero || maxBackoff < initialBackoff {
+            throw .configuration("RetryPolicy", "needs 0 < initialBackoff <= maxBackoff")
+        }
+    }
+
+    /// The delay before attempt `attempt + 1` after `attempt` failures (1-based): the capped
+    /// exponential delay scaled by a jitter factor in [0.5, 1) (`jitter` in [0, 1)).
+    func backoff(afterAttempt attempt: Int, jitter: Double) -> Duration {
+        let exponent = min(max(attempt - 1, 0), 30)
+        let uncapped = initialBackoff * (1 << exponent)
+        let capped = min(uncapped, maxBackoff)
+        return capped * (0.5 + 0.5 * min(max(jitter, 0), 0.999_999))
+    }
+}
+
+/// An error of the sink, with a message saying what to do.
+public struct AuditSinkError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What went wrong and what to do.
+    public var message: String
+    /// Whether retrying later can help.
+    public var isRetriable: Bool
+
+    /// Creates an error.
+    public init(message: String, isRetriable: Bool) {
+        self.message = message
+        self.isRetriable = isRetriable
+    }
+
+    /// The message.
+    public var description: String { "AuditSinkError: \(message)" }
+
+    static func configuration(_ field: String, _ rule: String) -> AuditSinkError {
+        AuditSinkError(message: "invalid configuration: \(field) \(rule)", isRetriable: false)
+    }
+}
+
+func isIdentifier(_ name: String) -> Bool {
+    guard let first = name.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return false }
+    return name.utf8.allSatisfy {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "_")
+    }
+}
