@@ -169,14 +169,24 @@ public final class RecentEventsSink: Service, Sendable {
     private let consumerConfiguration: KafkaConsumerConfiguration
     private let decoder: RecordDecoder
     private let logger: Logger
+    private let onCommit: (@Sendable ([KafkaTopicPartitionOffset]) -> Void)?
 
     /// Creates the sink; `consumer` names its own group (e.g. `auditpipe-recent-events`).
-    public init(store: RecentEventsStore, consumer: KafkaConsumerConfiguration, schemas: any WriterSchemaLookup, logger: Logger) throws(AuditSinkError) {
+    public convenience init(store: RecentEventsStore, consumer: KafkaConsumerConfiguration, schemas: any WriterSchemaLookup, logger: Logger) throws(AuditSinkError) {
+        try self.init(store: store, consumer: consumer, schemas: schemas, logger: logger, onCommit: nil)
+    }
+
+    /// For tests: `onCommit` sees every successful commit.
+    package init(
+        store: RecentEventsStore, consumer: KafkaConsumerConfiguration, schemas: any WriterSchemaLookup, logger: Logger,
+        onCommit: (@Sendable ([KafkaTopicPartitionOffset]) -> Void)?
+    ) throws(AuditSinkError) {
         do { try consumer.validate() } catch { throw AuditSinkError(message: error.message, isRetriable: false) }
         self.store = store
         self.consumerConfiguration = consumer
         self.decoder = RecordDecoder(schemas: schemas)
         self.logger = logger
+        self.onCommit = onCommit
     }
 
     /// Runs until graceful shutdown: then writes and commits what was read and leaves the group.
@@ -187,7 +197,7 @@ public final class RecentEventsSink: Service, Sendable {
         } catch {
             throw AuditSinkError(message: "cannot start the consumer of \(store.configuration.topic): \(error.message)", isRetriable: error.isRetriable)
         }
-        await BufferedConsumer.run(consumer, maxBatch: store.configuration.maxBatch, logger: logger) { records in
+        await BufferedConsumer.run(consumer, maxBatch: store.configuration.maxBatch, logger: logger, onCommit: onCommit) { records in
             await self.write(records)
         }
     }
@@ -221,6 +231,7 @@ public final class RecentEventsSink: Service, Sendable {
 enum BufferedConsumer {
     static func run(
         _ consumer: KafkaConsumer, maxBatch: Int, logger: Logger,
+        onCommit: (@Sendable ([KafkaTopicPartitionOffset]) -> Void)? = nil,
         handle: @escaping @Sendable ([KafkaMessage]) async -> Bool
     ) async {
         let buffer = RecordBuffer(capacity: maxBatch * 4)
@@ -247,7 +258,10 @@ enum BufferedConsumer {
                     var next: [KafkaTopicPartition: Int64] = [:]
                     for record in records { next[KafkaTopicPartition(topic: record.topic, partition: record.partition)] = record.offset + 1 }
                     let offsets = next.map { KafkaTopicPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) }
-                    do { try await consumer.commit(offsets) } catch { logger.debug("commit failed (harmless after a revoke): \(error)") }
+                    do {
+                        try await consumer.commit(offsets)
+                        onCommit?(offsets)
+                    } catch { logger.debug("commit failed (harmless after a revoke): \(error)") }
                 }
             }
         }
