@@ -148,6 +148,7 @@ let package = Package(
             name: "AuditSink",
             dependencies: [
                 "KafkaClient", "ClickHouseHTTP", "RedisClient", "AuditEvents", "AvroCodec",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -359,6 +360,17 @@ let package = Package(
             swiftSettings: defaultSwiftSettings
         ),
         .testTarget(
+            name: "AuditSinkTests",
+            dependencies: [
+                "AuditSink", "AuditPipeTestSupport", "KafkaClient", "ClickHouseHTTP", "RedisClient", "AuditEvents", "AvroCodec",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["tcp_proxy.py"],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .testTarget(
             name: "KafkaClientTests",
             dependencies: ["KafkaClient", "AuditPipeTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: defaultSwiftSettings
@@ -387,7 +399,7 @@ let package = Package(
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ],
-            exclude: ["confluent_consume.py"],
+            exclude: ["confluent_consume.py", "grpcio_client.py"],
             swiftSettings: defaultSwiftSettings
         ),
     ]

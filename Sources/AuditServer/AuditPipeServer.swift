@@ -130,6 +130,9 @@ public struct AuditPipeServer: Service {
                 )))
             }
         }
+        var clickHouseClients: [ClickHouseClient] = []
+        var redisClient: RedisClient?
+
         // The read side: reports from ClickHouse.
         var reports: ComplianceReportExecutor?
         if !configuration.clickHouseURL.isEmpty {
@@ -137,6 +140,7 @@ public struct AuditPipeServer: Service {
                 url: configuration.clickHouseURL, user: configuration.clickHouseUser,
                 password: configuration.clickHousePassword, database: configuration.clickHouseDatabase
             ), logger: logger)
+            clickHouseClients.append(clickHouse)
             let cursors = configuration.cursorKey.map { ReportCursorCodec(key: SymmetricKey(data: SHA256.hash(data: Array($0.utf8)))) } ?? ReportCursorCodec()
             reports = ComplianceReportExecutor(client: clickHouse, table: AuditEventsTable(), cursors: cursors)
             probes.append(.init(name: "clickhouse") {
@@ -147,6 +151,7 @@ public struct AuditPipeServer: Service {
             let bootstrap = try ClickHouseClient(configuration: ClickHouseConfiguration(
                 url: configuration.clickHouseURL, user: configuration.clickHouseUser, password: configuration.clickHousePassword
             ), logger: logger)
+            clickHouseClients.append(bootstrap)
             let store = try ClickHouseEventStore(client: clickHouse, tables: ClickHouseTables())
             var sinkConfiguration = AuditSinkConfiguration()
             sinkConfiguration.topic = configuration.eventsTopic
@@ -176,6 +181,7 @@ public struct AuditPipeServer: Service {
             } catch {
                 throw ConfigurationError(setting: "AUDITPIPE_REDIS_URL", problem: "\(error)")
             }
+            redisClient = redis
             var recentConfiguration = RecentEventsConfiguration()
             recentConfiguration.topic = configuration.eventsTopic
             let store = try RecentEventsStore(redis: redis, configuration: recentConfiguration)
@@ -245,7 +251,12 @@ public struct AuditPipeServer: Service {
         // Started in this order, stopped in reverse: the gRPC server first, the producer and the
         // registry last.
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))
-        try await group.run()
+        // Close the clients once every service has stopped, whether it stopped cleanly or not.
+        var failure: (any Error)?
+        do { try await group.run() } catch { failure = error }
+        for client in clickHouseClients { try? await client.shutdown() }
+        await redisClient?.close()
+        if let failure { throw failure }
     }
 }
 

@@ -1,3 +1,4 @@
+import AuditEvents
 public import ClickHouseHTTP
 import Foundation
 import NIOCore

@@ -1,4 +1,4 @@
-public import KafkaClient
+import KafkaClient
 
 /// A contiguous offset range of one partition: the unit of one insert. `first` is the position
 /// the batch starts at (the committed offset before it), `last` its last record's offset, so the

@@ -1,7 +1,7 @@
 public import AvroCodec
-public import AuditEvents
+import AuditEvents
 import Foundation
-public import KafkaClient
+import KafkaClient
 import Synchronization
 
 /// Where the sink finds the writer schema of a Confluent-framed record by its schema id.

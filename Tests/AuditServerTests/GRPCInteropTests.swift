@@ -1,0 +1,73 @@
+import AuditPipeTestSupport
+import AuditServer
+import Foundation
+import Testing
+
+/// A gRPC client nobody here wrote (Python grpcio, stubs generated from Protos/ at test time)
+/// calls Ingest, IngestBatch, RecentEvents and ComplianceReport on a server running the whole
+/// pipeline (Kafka, ClickHouse sink, Redis recent events).
+@Suite("gRPC interop with Python grpcio", .enabled(if: TestService.available(.kafka, .kafkaControl, .clickhouse, .redis, .python)))
+struct GRPCInteropTests {
+    @Test func pythonClientIngestsAndReadsBack() async throws {
+        let configuration = try fullPipelineConfiguration()
+        let stubs = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("stubs"))
+        try FileManager.default.createDirectory(at: stubs, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: stubs) }
+        let protos = TestEnvironment.repositoryRoot.appendingPathComponent("Protos").path
+        _ = try runPython([
+            "-m", "grpc_tools.protoc", "-I", protos, "--python_out=\(stubs.path)", "--grpc_python_out=\(stubs.path)",
+            "\(protos)/auditpipe/v1/audit.proto",
+        ])
+        let tenant = TestEnvironment.uniqueName("py")
+        let output = try await withServer(configuration) { server in
+            let (ready, status) = try await eventuallyHTTP(port: server.httpPort, path: "/readyz") { !$0.contains("not ready") }
+            try #require(status == 200, "\(ready)")
+            return try runPython([
+                TestEnvironment.repositoryRoot.appendingPathComponent("Tests/AuditServerTests/grpcio_client.py").path,
+                stubs.path, "127.0.0.1:\(server.grpcPort)", tenant,
+            ])
+        }
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
+        #expect(summary["stream_results"] as? Int == 5)
+        #expect(summary["sequences"] as? [Int] == [1, 2, 3, 4, 5])
+        #expect(summary["durable"] as? Int == 8)
+        #expect(summary["recent"] as? Int == 8)
+        #expect(summary["recent_oldest_first"] as? Bool == true)
+        #expect(summary["report_count"] as? Int == 8)
+        #expect(summary["report_rows"] as? Int == 8)
+        #expect(summary["report_distinct"] as? Int == 8)
+    }
+}
+
+/// A test configuration with ClickHouse (a fresh database) and Redis too, and its own consumer
+/// groups.
+func fullPipelineConfiguration() throws -> AuditPipeConfiguration {
+    var configuration = try testConfiguration()
+    configuration.clickHouseURL = try TestService.clickhouse.value
+    configuration.clickHouseUser = try TestService.clickhouseUser.value
+    configuration.clickHousePassword = try TestService.clickhousePassword.value
+    configuration.clickHouseDatabase = TestEnvironment.uniqueName("auditpipe_test")
+    configuration.redisURL = try TestService.redis.value
+    configuration.sinkGroup = TestEnvironment.uniqueName("sink")
+    configuration.deadLetterTopic = try DevKafkaControl.createTopic("dlq", partitions: 6, replicationFactor: 3)
+    return configuration
+}
+
+/// Runs the dev virtualenv's Python with `arguments`; returns stdout, throws with stderr on failure.
+func runPython(_ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try TestService.python.value)
+    process.arguments = arguments
+    let output = Pipe()
+    let errors = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw ConfluentConsumeFailed(description: "python \(arguments.first ?? "") exited \(process.terminationStatus): \(errorText.suffix(3000))")
+    }
+    return String(decoding: data, as: UTF8.self)
+}

@@ -1,0 +1,265 @@
+import AuditEvents
+@testable import AuditSink
+import ClickHouseHTTP
+import KafkaClient
+import Testing
+
+private func message(_ offset: Int64, partition: Int32 = 0, timestamp: Int64? = nil) -> KafkaMessage {
+    KafkaMessage(topic: "t", partition: partition, offset: offset, key: nil, value: [UInt8(offset & 0xff)], headers: [], timestampMilliseconds: timestamp ?? 1_000 + offset)
+}
+
+private func flushes(_ actions: [PartitionBatcher.Action]) -> [Batch] {
+    actions.compactMap { if case .flush(let batch) = $0 { batch } else { nil } }
+}
+
+@Suite("PartitionBatcher")
+struct PartitionBatcherTests {
+    let t0 = ContinuousClock.now
+
+    func batcher(maxRows: Int = 3, delay: Duration = .seconds(1)) -> PartitionBatcher {
+        PartitionBatcher(topic: "t", partition: 0, limits: .init(maxRows: maxRows, maxDelay: delay))
+    }
+
+    @Test func cutsBySizeIntoContiguousRangesFromTheCommittedOffset() {
+        var b = batcher()
+        #expect(b.start(committed: 10, pending: nil, now: t0).isEmpty)
+        #expect(b.received(message(10), now: t0).isEmpty)
+        #expect(b.received(message(11), now: t0).isEmpty)
+        let cut = flushes(b.received(message(12), now: t0))
+        #expect(cut.map(\.range) == [BatchRange(topic: "t", partition: 0, first: 10, last: 12)])
+        #expect(cut.first?.records.map(\.offset) == [10, 11, 12])
+        #expect(cut.first?.range.token == "t:0:10-12")
+        #expect(cut.first?.range.nextOffset == 13)
+        // One batch in flight: the next full batch waits for the first to complete.
+        for offset in Int64(13)...15 { #expect(flushes(b.received(message(offset), now: t0)).isEmpty) }
+        let next = flushes(b.flushCompleted(now: t0))
+        #expect(next.map(\.range) == [BatchRange(topic: "t", partition: 0, first: 13, last: 15)])
+    }
+
+    @Test func cutsByTimeAndKeepsGapsInsideTheRange() {
+        var b = batcher(maxRows: 100)
+        _ = b.start(committed: 5, pending: nil, now: t0)
+        _ = b.received(message(7), now: t0)  // 5 and 6 are control records: no data
+        #expect(flushes(b.tick(now: t0 + .milliseconds(999))).isEmpty)
+        let cut = flushes(b.tick(now: t0 + .seconds(1)))
+        #expect(cut.map(\.range) == [BatchRange(topic: "t", partition: 0, first: 5, last: 7)])
+    }
+
+    @Test func replaysExactlyThePendingRangeThatStartsAtTheCommittedOffset() {
+        var b = batcher(maxRows: 2, delay: .milliseconds(1))
+        let pending = BatchRange(topic: "t", partition: 0, first: 20, last: 24)
+        _ = b.start(committed: 20, pending: pending, now: t0)
+        // Neither size (2) nor time cuts the batch before the whole range arrived.
+        for offset in Int64(20)...23 { #expect(flushes(b.received(message(offset), now: t0 + .seconds(5))).isEmpty) }
+        #expect(flushes(b.tick(now: t0 + .seconds(10))).isEmpty)
+        let cut = flushes(b.received(message(24), now: t0 + .seconds(10)))
+        #expect(cut.map(\.range) == [pending])
+        #expect(cut.first?.records.count == 5)
+        // Afterwards the normal rules apply again.
+        _ = b.received(message(25), now: t0)
+        _ = b.received(message(26), now: t0)
+        #expect(flushes(b.flushCompleted(now: t0)).map(\.range) == [BatchRange(topic: "t", partition: 0, first: 25, last: 26)])
+    }
+
+    @Test func ignoresAPendingRangeThatWasCommittedAlready() {
+        var b = batcher(maxRows: 2)
+        _ = b.start(committed: 25, pending: BatchRange(topic: "t", partition: 0, first: 20, last: 24), now: t0)
+        _ = b.received(message(25), now: t0)
+        #expect(flushes(b.received(message(26), now: t0)).map(\.range) == [BatchRange(topic: "t", partition: 0, first: 25, last: 26)])
+    }
+
+    @Test func withoutCommittedOffsetReplaysWhenTheFirstRecordStartsThePendingRange() {
+        var b = batcher(maxRows: 1)
+        _ = b.start(committed: nil, pending: BatchRange(topic: "t", partition: 0, first: 0, last: 2), now: t0)
+        #expect(flushes(b.received(message(0), now: t0)).isEmpty)
+        #expect(flushes(b.received(message(1), now: t0)).isEmpty)
+        #expect(flushes(b.received(message(2), now: t0)).map(\.range) == [BatchRange(topic: "t", partition: 0, first: 0, last: 2)])
+    }
+
+    @Test func recordsArrivingWhileLoadingAreKeptAndRedeliveriesDropped() {
+        var b = batcher(maxRows: 2)
+        _ = b.received(message(3), now: t0)
+        _ = b.received(message(4), now: t0)
+        _ = b.received(message(5), now: t0)
+        let cut = flushes(b.start(committed: 4, pending: nil, now: t0))
+        #expect(cut.map(\.range) == [BatchRange(topic: "t", partition: 0, first: 4, last: 5)])
+        #expect(flushes(b.received(message(5), now: t0)).isEmpty)  // already batched
+    }
+
+    @Test func drainFlushesEverythingThenFinishes() {
+        var b = batcher(maxRows: 10)
+        _ = b.start(committed: 0, pending: nil, now: t0)
+        _ = b.received(message(0), now: t0)
+        let actions = b.drain(now: t0)
+        #expect(flushes(actions).map(\.range) == [BatchRange(topic: "t", partition: 0, first: 0, last: 0)])
+        #expect(b.flushCompleted(now: t0) == [.finished])
+    }
+
+    @Test func drainDoesNotCutAnIncompleteReplay() {
+        var b = batcher(maxRows: 10)
+        _ = b.start(committed: 0, pending: BatchRange(topic: "t", partition: 0, first: 0, last: 5), now: t0)
+        _ = b.received(message(0), now: t0)
+        #expect(b.drain(now: t0) == [.finished])
+    }
+
+    @Test func stopDropsBufferedRecordsAndFinishesAfterTheBatchInFlight() {
+        var b = batcher(maxRows: 1)
+        _ = b.start(committed: 0, pending: nil, now: t0)
+        #expect(flushes(b.received(message(0), now: t0)).count == 1)
+        _ = b.received(message(1), now: t0)
+        #expect(b.stop().isEmpty)
+        #expect(b.buffered.isEmpty)
+        #expect(b.flushCompleted(now: t0) == [.finished])
+        #expect(b.received(message(2), now: t0).isEmpty)
+    }
+
+    @Test func pausesWhenTooMuchWaitsAndResumesAfterCatchingUp() {
+        var b = batcher(maxRows: 600)
+        _ = b.start(committed: 0, pending: nil, now: t0)
+        var paused = false
+        var offset: Int64 = 0
+        var first: Batch?
+        while !paused {
+            let actions = b.received(message(offset), now: t0)
+            first = first ?? flushes(actions).first
+            paused = actions.contains(.pause)
+            offset += 1
+        }
+        #expect(offset == 1800)  // 600 in flight + 1200 (2 x maxRows) buffered
+        #expect(first?.records.count == 600)
+        var resumed = false
+        for _ in 0..<3 where !resumed {
+            let actions = b.flushCompleted(now: t0)
+            resumed = actions.contains(.resume)
+        }
+        #expect(resumed)
+    }
+
+    @Test func lagTimestampIsTheOldestUncommittedRecord() {
+        var b = batcher(maxRows: 1)
+        _ = b.start(committed: 0, pending: nil, now: t0)
+        _ = b.received(message(0, timestamp: 500), now: t0)
+        _ = b.received(message(1, timestamp: 900), now: t0)
+        #expect(b.oldestPendingTimestamp == 500)
+        _ = b.flushCompleted(now: t0)
+        #expect(b.oldestPendingTimestamp == 900)
+        _ = b.flushCompleted(now: t0)
+        #expect(b.oldestPendingTimestamp == nil)
+    }
+}
+
+@Suite("Retries and failure classes")
+struct RetryTests {
+    @Test func transientFailuresBackOffExponentiallyThenDeadLetterForRedrive() {
+        var state = BatchRetryState(policy: RetryPolicy(maxAttempts: 5, initialBackoff: .milliseconds(100), maxBackoff: .milliseconds(500)))
+        var delays: [Duration] = []
+        var final: RetryDecision?
+        for _ in 0..<5 {
+            switch state.failed(.transient, jitter: 0.999_999) {
+            case .retry(let delay): delays.append(delay)
+            case let decision: final = decision
+            }
+        }
+        #expect(delays.count == 4)
+        #expect(final == .deadLetter(redrive: true))
+        // Jitter scales [0.5, 1) of 100, 200, 400, 500 (capped) ms.
+        let expected: [Duration] = [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(500)]
+        for (delay, cap) in zip(delays, expected) {
+            #expect(delay <= cap && delay > cap * 0.99)
+        }
+        let low = RetryPolicy(maxAttempts: 5, initialBackoff: .milliseconds(100), maxBackoff: .seconds(1)).backoff(afterAttempt: 1, jitter: 0)
+        #expect(low == .milliseconds(50))
+    }
+
+    @Test func rejectedDataIsDeadLetteredAtOnceAndOperatorErrorsRetryForever() {
+        var state = BatchRetryState(policy: RetryPolicy())
+        #expect(state.failed(.rejected, jitter: 0) == .deadLetter(redrive: false))
+        var forever = BatchRetryState(policy: RetryPolicy(maxAttempts: 2, initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(2)))
+        for _ in 0..<10 {
+            guard case .retry = forever.failed(.needsOperator, jitter: 0.5) else {
+                Issue.record("an operator error must never dead-letter data")
+                return
+            }
+        }
+    }
+
+    @Test func clickHouseErrorsAreClassifiedByCategory() {
+        #expect(FailureClass(ClickHouseError(kind: .network, message: "refused")) == .transient)
+        #expect(FailureClass(ClickHouseError(kind: .server, code: 252, message: "TOO_MANY_PARTS")) == .transient)
+        #expect(FailureClass(ClickHouseError(kind: .server, code: 53, message: "TYPE_MISMATCH")) == .rejected)
+        #expect(FailureClass(ClickHouseError(kind: .server, code: 60, message: "UNKNOWN_TABLE")) == .needsOperator)
+    }
+}
+
+@Suite("Deduplication and encodings")
+struct DeduplicationTests {
+    func row(_ id: String, tenant: String = "t1", offset: Int64) -> DecodedEvent {
+        DecodedEvent(
+            event: AuditEvent(eventID: id, tenantID: tenant, actorID: "a", eventType: "auth", resource: "r", action: "login", timestampMilliseconds: 1_700_000_000_000),
+            schemaID: 1, sourcePartition: 0, sourceOffset: offset
+        )
+    }
+
+    @Test func keepsTheFirstOfEachEventAndDropsEventsStoredByAnotherBatch() {
+        let rows = [row("a", offset: 1), row("b", offset: 2), row("a", offset: 3), row("c", offset: 4), row("a", tenant: "t2", offset: 5)]
+        let stored: [EventRow.Key: Set<String>] = [
+            EventRow.Key(tenantID: "t1", eventID: "b"): ["t:0:0-0"],  // another batch
+            EventRow.Key(tenantID: "t1", eventID: "c"): ["t:0:1-4"],  // an earlier attempt of this batch
+        ]
+        let (keep, duplicates) = EventRow.select(rows, stored: stored, token: "t:0:1-4")
+        #expect(keep.map(\.sourceOffset) == [1, 4, 5])
+        #expect(duplicates == 2)
+        // The same inputs give the same rows: a replay rebuilds the identical insert.
+        #expect(EventRow.select(rows, stored: stored, token: "t:0:1-4").keep == keep)
+    }
+
+    @Test func deadLetterHeadersRoundTrip() {
+        let source = KafkaMessage(topic: "events", partition: 2, offset: 41, key: Array("t1".utf8), value: [9], headers: [KafkaHeader(name: "event_id", value: Array("e1".utf8))], timestampMilliseconds: 5)
+        let letter = DeadLetter(reason: "bad magic", source: source, stage: .decode, attempts: 1, timeMilliseconds: 1_700_000_000_123, redrive: false)
+        let record = letter.record(topic: "events.dlq", source: source)
+        #expect(record.key == source.key && record.value == source.value)
+        #expect(record.headers.contains(KafkaHeader(name: "event_id", value: Array("e1".utf8))))
+        #expect(DeadLetter(headers: record.headers) == letter)
+        let names = Set(record.headers.map(\.name))
+        for name in ["dlq-reason", "dlq-source-topic", "dlq-source-partition", "dlq-source-offset", "dlq-stage", "dlq-attempts", "dlq-time"] {
+            #expect(names.contains(name))
+        }
+    }
+
+    @Test func recentEventKeysSeparateTenantsAndActorsAndShareAHashTag() {
+        let a = RecentEventKeys(prefix: "p:", tenant: "a:b", actor: "c")
+        let b = RecentEventKeys(prefix: "p:", tenant: "a", actor: "b:c")
+        #expect(a != b)
+        #expect(a.ids == "p:{a%3Ab:c}")
+        #expect(a.events == "p:{a%3Ab:c}:events")
+        #expect(RecentEventKeys(prefix: "p:", tenant: "{x}", actor: "%").ids == "p:{%7Bx%7D:%25}")
+    }
+
+    @Test func storedEventEncodingIsDeterministicAndRoundTrips() {
+        let event = AuditEvent(eventID: "e", tenantID: "t", actorID: "a", eventType: "x", resource: "r", action: "y", timestampMilliseconds: 7, metadata: ["z": "1", "a": "2", "m": "/"])
+        let bytes = StoredEvent.encode(event)
+        #expect(bytes == StoredEvent.encode(event))
+        #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("{\"action\":\"y\",\"actor_id\":\"a\""))
+        #expect(StoredEvent.decode(bytes) == event)
+    }
+
+    @Test func tableRejectsTimestampsOutsideDateTime64() {
+        var event = row("a", offset: 0).event
+        #expect(EventRow.rejection(of: event) == nil)
+        event.timestampMilliseconds = 10_413_792_000_000
+        #expect(EventRow.rejection(of: event) != nil)
+    }
+
+    @Test func configurationValidation() throws {
+        var configuration = AuditSinkConfiguration()
+        try configuration.validate()
+        configuration.tables.events = "bad-name"
+        #expect(throws: AuditSinkError.self) { try configuration.validate() }
+        configuration = AuditSinkConfiguration()
+        configuration.deadLetterTopic = configuration.topic
+        #expect(throws: AuditSinkError.self) { try configuration.validate() }
+        configuration = AuditSinkConfiguration()
+        configuration.tables.deduplicationWindowBlocks = 0
+        #expect(throws: AuditSinkError.self) { try configuration.validate() }
+    }
+}
