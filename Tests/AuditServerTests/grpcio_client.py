@@ -2,7 +2,7 @@
 
 Usage: grpcio_client.py STUB_DIR TARGET TENANT
 Ingests 5 events over the Ingest stream and 3 with IngestBatch, then polls RecentEvents and
-ComplianceReport until all 8 are visible (60 s at most). Prints one JSON summary line.
+ComplianceReport until all 8 are visible (120 s at most). Prints one JSON summary line.
 """
 import json
 import sys
@@ -25,18 +25,33 @@ def event(i):
     )
 
 
+def with_retries(call):
+    """What a careful producer does: resend the same events (same event_ids) until answered."""
+    for attempt in range(5):
+        try:
+            return call()
+        except grpc.RpcError as error:
+            if error.code() not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE) or attempt == 4:
+                raise
+            time.sleep(1)
+
+
+streamed = [event(i) for i in range(5)]
+batched = [event(5 + i) for i in range(3)]
+
+
 def requests():
-    for i in range(5):
-        yield audit_pb2.IngestRequest(event=event(i), sequence=i + 1)
+    for i, e in enumerate(streamed):
+        yield audit_pb2.IngestRequest(event=e, sequence=i + 1)
 
 
-stream_results = list(stub.Ingest(requests(), timeout=30))
-batch = stub.IngestBatch(audit_pb2.IngestBatchRequest(events=[event(5 + i) for i in range(3)]), timeout=30)
+stream_results = with_retries(lambda: list(stub.Ingest(requests(), timeout=60)))
+batch = with_retries(lambda: stub.IngestBatch(audit_pb2.IngestBatchRequest(events=batched), timeout=60))
 durable = sum(r.status == audit_pb2.INGEST_STATUS_DURABLE for r in list(stream_results) + list(batch.results))
 
 recent = []
 count = 0
-deadline = time.time() + 60
+deadline = time.time() + 120
 while time.time() < deadline:
     recent = stub.RecentEvents(audit_pb2.RecentEventsRequest(tenant_id=tenant, actor_id="py-user", limit=10), timeout=10).events
     request = audit_pb2.ComplianceReportRequest(
