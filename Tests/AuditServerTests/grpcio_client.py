@@ -53,18 +53,19 @@ recent = []
 count = 0
 deadline = time.time() + 120
 while time.time() < deadline:
-    recent = stub.RecentEvents(audit_pb2.RecentEventsRequest(tenant_id=tenant, actor_id="py-user", limit=10), timeout=10).events
+    recent = with_retries(lambda: stub.RecentEvents(
+        audit_pb2.RecentEventsRequest(tenant_id=tenant, actor_id="py-user", limit=10), timeout=30)).events
     request = audit_pb2.ComplianceReportRequest(
         tenant_id=tenant, from_ms=now - 3_600_000, to_ms=now + 3_600_000,
         group_by=[audit_pb2.REPORT_GROUP_BY_EVENT_TYPE],
     )
-    count = sum(a.count for chunk in stub.ComplianceReport(request, timeout=30) for a in chunk.aggregates)
+    count = with_retries(lambda: sum(a.count for chunk in stub.ComplianceReport(request, timeout=60) for a in chunk.aggregates))
     if len(recent) == 8 and count == 8:
         break
     time.sleep(0.5)
 
-rows = [e.event.event_id for chunk in stub.ComplianceReport(audit_pb2.ComplianceReportRequest(
-    tenant_id=tenant, from_ms=now - 3_600_000, to_ms=now + 3_600_000), timeout=30) for e in chunk.events]
+rows = with_retries(lambda: [e.event.event_id for chunk in stub.ComplianceReport(audit_pb2.ComplianceReportRequest(
+    tenant_id=tenant, from_ms=now - 3_600_000, to_ms=now + 3_600_000), timeout=60) for e in chunk.events])
 print(json.dumps({
     "stream_results": len(stream_results),
     "sequences": sorted(r.sequence for r in stream_results),
