@@ -418,7 +418,7 @@ package final class SimulationRunner: Sendable {
     /// The consumer lag in seconds from /metrics (the largest over partitions), if exported.
     private func currentLag(_ connections: ServerConnections) async -> Double? {
         guard let (status, text) = await connections.getText("/metrics", timeout: 2), status == 200 else { return nil }
-        for name in ["auditpipe_consumer_lag_seconds", "auditpipe_sink_lag_seconds"] {
+        for name in ["auditpipe_consumer_lag_seconds"] {
             if let value = PrometheusText.samples(named: name, in: text).max() { return value }
         }
         return nil
