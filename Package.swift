@@ -392,6 +392,7 @@ let package = Package(
                 "AuditPipeProto",
                 "AuditPipeClient",
                 "AuditEvents",
+                "AuditAuth",
                 "AuditPipeTestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -106,6 +106,21 @@ public struct AuditPipeServer: Service {
             schemas: RegistryEventSchemas(source: schemaSource, topic: configuration.eventsTopic),
             log: KafkaEventLog(producer: producer, topic: configuration.eventsTopic)
         )
+        // Authentication: API keys and client certificates, or development mode.
+        var interceptors: [any ServerInterceptor] = []
+        var authenticator: Authenticator?
+        if let authPath = configuration.authConfigPath {
+            do {
+                let auth = try AuthConfiguration.load(contentsOf: URL(fileURLWithPath: authPath))
+                let checker = try Authenticator(configuration: auth)
+                authenticator = checker
+                interceptors.append(AuthenticationInterceptor(authenticator: checker, logger: logger))
+            } catch {
+                throw ConfigurationError(setting: "AUDITPIPE_AUTH_CONFIG", problem: "\(error)")
+            }
+        } else {
+            logger.warning("no AUDITPIPE_AUTH_CONFIG: every caller may act for every tenant (development mode)")
+        }
         var legacyRoutes: LegacyHTTPRoutes?
         if let rulesPath = configuration.legacyRulesPath {
             let rules: LegacyRuleSet
@@ -118,7 +133,7 @@ public struct AuditPipeServer: Service {
                 throw ConfigurationError(setting: "AUDITPIPE_LEGACY_BRIDGES", problem: "no mapping rules for source `\(source)` in \(rulesPath)")
             }
             let intake = LegacyIntake(rules: rules, ingest: ingest, producer: producer, quarantineTopic: configuration.quarantineTopic)
-            legacyRoutes = LegacyHTTPRoutes(intake: intake)
+            legacyRoutes = LegacyHTTPRoutes(intake: intake, authenticator: authenticator)
             if !configuration.legacyBridges.isEmpty {
                 var consumer = KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: "auditpipe-legacy-bridge")
                 consumer.clientID = "auditpipe-legacy-bridge"
@@ -196,18 +211,6 @@ public struct AuditPipeServer: Service {
             })
         }
 
-        // Authentication: API keys and client certificates, or development mode.
-        var interceptors: [any ServerInterceptor] = []
-        if let authPath = configuration.authConfigPath {
-            do {
-                let auth = try AuthConfiguration.load(contentsOf: URL(fileURLWithPath: authPath))
-                interceptors.append(AuthenticationInterceptor(authenticator: try Authenticator(configuration: auth), logger: logger))
-            } catch {
-                throw ConfigurationError(setting: "AUDITPIPE_AUTH_CONFIG", problem: "\(error)")
-            }
-        } else {
-            logger.warning("no AUDITPIPE_AUTH_CONFIG: every caller may act for every tenant (development mode)")
-        }
         var transportSecurity = HTTP2ServerTransport.Posix.TransportSecurity.plaintext
         if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsPrivateKeyPath {
             do {

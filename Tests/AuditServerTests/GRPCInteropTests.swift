@@ -1,5 +1,6 @@
 import AuditPipeTestSupport
 import AuditServer
+import Dispatch
 import Foundation
 import Testing
 
@@ -14,7 +15,7 @@ struct GRPCInteropTests {
         try FileManager.default.createDirectory(at: stubs, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: stubs) }
         let protos = TestEnvironment.repositoryRoot.appendingPathComponent("Protos").path
-        _ = try runPython([
+        _ = try await runPython([
             "-m", "grpc_tools.protoc", "-I", protos, "--python_out=\(stubs.path)", "--grpc_python_out=\(stubs.path)",
             "\(protos)/auditpipe/v1/audit.proto",
         ])
@@ -22,7 +23,7 @@ struct GRPCInteropTests {
         let output = try await withServer(configuration) { server in
             let (ready, status) = try await eventuallyHTTP(port: server.httpPort, path: "/readyz") { !$0.contains("not ready") }
             try #require(status == 200, "\(ready)")
-            return try runPython([
+            return try await runPython([
                 TestEnvironment.repositoryRoot.appendingPathComponent("Tests/AuditServerTests/grpcio_client.py").path,
                 stubs.path, "127.0.0.1:\(server.grpcPort)", tenant,
             ])
@@ -53,21 +54,42 @@ func fullPipelineConfiguration() throws -> AuditPipeConfiguration {
     return configuration
 }
 
-/// Runs the dev virtualenv's Python with `arguments`; returns stdout, throws with stderr on failure.
-func runPython(_ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try TestService.python.value)
-    process.arguments = arguments
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw ConfluentConsumeFailed(description: "python \(arguments.first ?? "") exited \(process.terminationStatus): \(errorText.suffix(3000))")
+/// Runs the dev virtualenv's Python with `arguments`; returns stdout, throws with stderr on
+/// failure. The wait happens on a Dispatch thread, never on Swift's cooperative pool: the server
+/// under test runs on that pool in this same process, and a blocked pool would starve it.
+func runPython(_ arguments: [String]) async throws -> String {
+    let python = try TestService.python.value
+    return try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            do {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: python)
+                process.arguments = arguments
+                let output = Pipe()
+                let errors = Pipe()
+                process.standardOutput = output
+                process.standardError = errors
+                try process.run()
+                // Drain stderr on its own thread so a chatty child never blocks on a full pipe.
+                let errorData = ErrorCollector()
+                let drain = Thread { errorData.data = errors.fileHandleForReading.readDataToEndOfFile() }
+                drain.start()
+                let data = output.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                while !drain.isFinished { usleep(1000) }
+                guard process.terminationStatus == 0 else {
+                    let errorText = String(decoding: errorData.data, as: UTF8.self)
+                    throw ConfluentConsumeFailed(description: "python \(arguments.first ?? "") exited \(process.terminationStatus): \(errorText.suffix(3000))")
+                }
+                continuation.resume(returning: String(decoding: data, as: UTF8.self))
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
     }
-    return String(decoding: data, as: UTF8.self)
+}
+
+private final class ErrorCollector: @unchecked Sendable {
+    // Written by the drain thread before it finishes, read after `isFinished`.
+    var data = Data()
 }

@@ -49,7 +49,7 @@ struct IngestIntegrationTests {
 
                 // Confluent's own deserializer reads every accepted event back through our registry.
                 let accepted = batch.enumerated().filter { ![7, 12].contains($0.offset) }.map(\.element) + streamed
-                let records = try confluentConsume(
+                let records = try await confluentConsume(
                     brokers: configuration.kafkaBrokers, topic: configuration.eventsTopic,
                     registry: "http://127.0.0.1:\(server.httpPort)", count: accepted.count
                 )
@@ -134,23 +134,10 @@ struct ConfluentRecord {
 }
 
 /// Reads `count` records of `topic` with Confluent's Python consumer and AvroDeserializer.
-func confluentConsume(brokers: String, topic: String, registry: String, count: Int) throws -> [ConfluentRecord] {
+func confluentConsume(brokers: String, topic: String, registry: String, count: Int) async throws -> [ConfluentRecord] {
     let script = TestEnvironment.repositoryRoot.appendingPathComponent("Tests/AuditServerTests/confluent_consume.py")
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try TestService.python.value)
-    process.arguments = [script.path, brokers, topic, registry, String(count)]
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw ConfluentConsumeFailed(description: "confluent_consume.py exited \(process.terminationStatus): \(errorText.suffix(2000))")
-    }
-    return try String(decoding: data, as: UTF8.self).split(separator: "\n").map { line in
+    let output = try await runPython([script.path, brokers, topic, registry, String(count)])
+    return try output.split(separator: "\n").map { line in
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         let event = try #require(object["event"] as? [String: Any])
         return ConfluentRecord(

@@ -1,3 +1,4 @@
+import AuditAuth
 import AuditPipeTestSupport
 import AuditServer
 import Foundation
@@ -94,15 +95,49 @@ struct LegacyIntakeIntegrationTests {
     }
 }
 
+extension LegacyIntakeIntegrationTests {
+    @Test("with authentication on, the legacy intake needs a key and keeps each key to its tenants")
+    func httpIntakeAuthentication() async throws {
+        var configuration = try testConfiguration()
+        configuration.legacyRulesPath = TestEnvironment.repositoryRoot.appendingPathComponent("Deploy/legacy-rules.yaml").path
+        configuration.quarantineTopic = try DevKafkaControl.createTopic("quarantine", partitions: 1, replicationFactor: 3)
+        let key = APIKeys.generate()
+        let authFile = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("auth") + ".json")
+        try Data("""
+            {"api_keys": [{"name": "acme-gateway", "sha256": "\(APIKeys.sha256Hex(of: key))", "tenants": ["acme"], "roles": ["ingest"]}]}
+            """.utf8).write(to: authFile)
+        defer { try? FileManager.default.removeItem(at: authFile) }
+        configuration.authConfigPath = authFile.path
+
+        let login = #"{"event_id":"e1","tenant_id":"acme","user_id":"u-1","status":"login_ok","occurred_at":"2026-11-19T08:15:30Z"}"#
+        let otherTenant = #"{"event_id":"e2","tenant_id":"globex","user_id":"u-2","status":"login_ok","occurred_at":"2026-11-19T08:15:30Z"}"#
+        try await withServer(configuration) { server in
+            let (_, missing) = try await post(port: server.httpPort, path: "/v1/legacy/auth-gateway", body: Data(login.utf8), key: nil)
+            #expect(missing == 401)
+            let (_, wrong) = try await post(port: server.httpPort, path: "/v1/legacy/auth-gateway", body: Data(login.utf8), key: "not-the-key")
+            #expect(wrong == 401)
+            let answer = try await postUntilAvailable(port: server.httpPort, path: "/v1/legacy/auth-gateway", body: Data((login + "\n" + otherTenant).utf8), key: key)
+            let statuses = (answer["results"] as? [[String: Any]])?.map { $0["status"] as? String }
+            #expect(statuses == ["durable", "permission_denied"], "\(answer)")
+        }
+    }
+}
+
+/// POSTs once and returns the body and status.
+func post(port: Int, path: String, body: Data, key: String?) async throws -> (Data, Int) {
+    var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+    request.httpMethod = "POST"
+    request.httpBody = body
+    if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
+    let (data, response) = try await URLSession.shared.data(for: request)
+    return (data, (response as? HTTPURLResponse)?.statusCode ?? 0)
+}
+
 /// POSTs until the answer is not 503 (the server's registry may still be starting), then parses it.
-func postUntilAvailable(port: Int, path: String, body: Data) async throws -> [String: Any] {
+func postUntilAvailable(port: Int, path: String, body: Data, key: String? = nil) async throws -> [String: Any] {
     let deadline = ContinuousClock.now + .seconds(30)
     while true {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-        request.httpMethod = "POST"
-        request.httpBody = body
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let (data, status) = try await post(port: port, path: path, body: body, key: key)
         if status != 503 || ContinuousClock.now > deadline {
             return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "status \(status): \(String(decoding: data, as: UTF8.self))")
         }

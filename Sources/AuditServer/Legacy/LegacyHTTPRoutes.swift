@@ -1,3 +1,4 @@
+package import AuditAuth
 import AuditEvents
 import Foundation
 package import Hummingbird
@@ -8,9 +9,12 @@ import NIOCore
 /// `GET /v1/legacy/report`: the conformance view per source (text).
 package struct LegacyHTTPRoutes: Sendable {
     let intake: LegacyIntake
+    /// Checks `authorization: Bearer <api key>` like the gRPC API; nil in development mode.
+    let authenticator: Authenticator?
 
-    package init(intake: LegacyIntake) {
+    package init(intake: LegacyIntake, authenticator: Authenticator?) {
         self.intake = intake
+        self.authenticator = authenticator
     }
 
     struct ItemResult: Encodable {
@@ -33,6 +37,7 @@ package struct LegacyHTTPRoutes: Sendable {
         var accepted = 0
         var quarantined = 0
         var unavailable = 0
+        var permission_denied = 0
         var results: [ItemResult] = []
     }
 
@@ -44,13 +49,26 @@ package struct LegacyHTTPRoutes: Sendable {
     package func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.post("v1/legacy/:source") { request, context -> Response in
             let source = context.parameters.get("source") ?? ""
+            var allowTenant: @Sendable (String) -> Bool = { _ in true }
+            if let authenticator {
+                let principal: Principal
+                do throws(AuthorizationError) {
+                    principal = try authenticator.authenticate(bearer: request.headers[.authorization] ?? "")
+                } catch {
+                    return json(.unauthorized, RefusalAnswer(error: error.message))
+                }
+                guard principal.has(.ingest) else {
+                    return json(.forbidden, RefusalAnswer(error: "the key `\(principal.name)` does not have the ingest role"))
+                }
+                allowTenant = { principal.tenants.contains($0) }
+            }
             let body: ByteBuffer
             do {
                 body = try await request.body.collect(upTo: intake.limits.maxPayloadBytes)
             } catch {
                 return json(.contentTooLarge, RefusalAnswer(error: "the payload is larger than \(intake.limits.maxPayloadBytes) bytes; split it"))
             }
-            switch await intake.process(source: source, payload: Array(buffer: body), intake: .http) {
+            switch await intake.process(source: source, payload: Array(buffer: body), intake: .http, allowTenant: allowTenant) {
             case .failure(.unknownSource(let name)):
                 return json(.notFound, RefusalAnswer(error: "unknown legacy source `\(name)`; configured: \(intake.sources.joined(separator: ", "))"))
             case .failure(.payload(let refusal)):
@@ -69,6 +87,9 @@ package struct LegacyHTTPRoutes: Sendable {
                     case .unavailable(let message):
                         answer.unavailable += 1
                         answer.results.append(ItemResult(index: index, status: "unavailable", message: message))
+                    case .permissionDenied(let message):
+                        answer.permission_denied += 1
+                        answer.results.append(ItemResult(index: index, status: "permission_denied", message: message))
                     }
                 }
                 return json(answer.unavailable > 0 ? .serviceUnavailable : .ok, answer)

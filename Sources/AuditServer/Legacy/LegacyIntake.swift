@@ -19,6 +19,8 @@ package final class LegacyIntake: Sendable {
         case quarantined([FieldViolation])
         /// Neither stored nor quarantined now: send it again.
         case unavailable(String)
+        /// The caller may not send events for this event's tenant; nothing was stored.
+        case permissionDenied(String)
     }
 
     package enum Refusal: Error, Sendable {
@@ -52,7 +54,8 @@ package final class LegacyIntake: Sendable {
         payload: [UInt8],
         intake: LegacyIntakeKind,
         position: LegacySourcePosition? = nil,
-        receivedAtMilliseconds: Int64? = nil
+        receivedAtMilliseconds: Int64? = nil,
+        allowTenant: @Sendable (String) -> Bool = { _ in true }
     ) async -> Result<[ItemOutcome], Refusal> {
         guard let mapper = mappers[source] else { return .failure(.unknownSource(source)) }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
@@ -68,6 +71,10 @@ package final class LegacyIntake: Sendable {
         var outcomes: [ItemOutcome] = []
         outcomes.reserveCapacity(items.count)
         for item in items {
+            if case .success(let event) = item.result, !allowTenant(event.tenantID) {
+                outcomes.append(.permissionDenied("these credentials may not send events for tenant `\(event.tenantID)`"))
+                continue
+            }
             outcomes.append(await process(item, source: source, intake: intake, position: position, now: now))
         }
         return .success(outcomes)

@@ -49,7 +49,13 @@ struct LegacyKafkaBridge: Service {
                 let reason = FieldViolation(field: "source", rule: "unknown_source", description: "no mapping rules for source `\(name)`")
                 outcomes = [await intake.quarantineWhole(source: source, payload: payload, reason: reason, position: position)]
             }
-            let unavailable = outcomes.compactMap { if case .unavailable(let reason) = $0 { reason } else { nil } }
+            let unavailable = outcomes.compactMap { outcome -> String? in
+                switch outcome {
+                case .unavailable(let reason): reason
+                case .permissionDenied(let reason): reason  // not produced by the bridge (it is trusted); kept for exhaustiveness
+                default: nil
+                }
+            }
             guard let reason = unavailable.first else { return }
             logger.warning("legacy record not stored yet; retrying", metadata: ["topic": "\(message.topic)", "offset": "\(message.offset)", "reason": "\(reason)"])
             try await Task.sleep(for: backoff)
