@@ -341,21 +341,7 @@ final class ConsumerCore: Sendable {
     }
 
     private func handleError(_ event: OpaquePointer) {
-        let err = rd_kafka_event_error(event)
-        let text = rd_kafka_event_error_string(event).map { String(cString: $0) } ?? ""
-        guard rd_kafka_event_error_is_fatal(event) != 0 else {
-            logger.warning("kafka consumer error: \(text)", metadata: [LogKey.errorCode: "\(KafkaError.Code(err).name)"])
-            return
-        }
-        var buffer = [CChar](repeating: 0, count: 512)
-        let original = rd_kafka_fatal_error(handle.raw, &buffer, buffer.count)
-        let error = KafkaError(
-            code: KafkaError.Code(original == RD_KAFKA_RESP_ERR_NO_ERROR ? err : original),
-            message: "the consumer hit a fatal error (\(cString(buffer).isEmpty ? text : cString(buffer))): close it and create a new KafkaConsumer",
-            isRetriable: false,
-            isFatal: true
-        )
-        logger.critical("\(error.message)")
+        guard let error = fatalErrorEvent(event, handle: handle.raw, client: "consumer", remedy: "close it and create a new KafkaConsumer", logger: logger) else { return }
         if let waiter = state.withLock({ $0.fail(error) }) {
             waiter.resume(returning: .failure(error))
         }

@@ -182,22 +182,7 @@ final class ProducerCore: Sendable {
     }
 
     private func handleError(_ event: OpaquePointer) {
-        let err = rd_kafka_event_error(event)
-        let text = rd_kafka_event_error_string(event).map { String(cString: $0) } ?? ""
-        guard rd_kafka_event_error_is_fatal(event) != 0 else {
-            // librdkafka recovers from these by itself (reconnects, retries): tell the operator.
-            logger.warning("kafka producer error: \(text)", metadata: [LogKey.errorCode: "\(KafkaError.Code(err).name)"])
-            return
-        }
-        var buffer = [CChar](repeating: 0, count: 512)
-        let original = rd_kafka_fatal_error(handle.raw, &buffer, buffer.count)
-        let error = KafkaError(
-            code: KafkaError.Code(original == RD_KAFKA_RESP_ERR_NO_ERROR ? err : original),
-            message: "the producer hit a fatal error (\(cString(buffer).isEmpty ? text : cString(buffer))): shut it down and create a new KafkaProducer",
-            isRetriable: false,
-            isFatal: true
-        )
-        logger.critical("\(error.message)", metadata: [LogKey.errorCode: "\(error.code.name)"])
+        guard let error = fatalErrorEvent(event, handle: handle.raw, client: "producer", remedy: "shut it down and create a new KafkaProducer", logger: logger) else { return }
         let wake = state.withLock { $0.fatal(error) }
         for waiter in wake { waiter.resume() }
     }

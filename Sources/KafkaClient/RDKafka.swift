@@ -150,3 +150,26 @@ func runBlocking<T: Sendable>(
     }
     return try result.get()
 }
+
+/// Reads an `RD_KAFKA_EVENT_ERROR` event of `handle`: nil after logging it at `warning` when
+/// librdkafka recovers by itself (reconnects, retries); the fatal error, logged at `critical`,
+/// when the client must be recreated. `client` names it in messages ("consumer", "producer");
+/// `remedy` says what the caller must do.
+func fatalErrorEvent(_ event: OpaquePointer, handle: OpaquePointer, client: String, remedy: String, logger: Logger) -> KafkaError? {
+    let err = rd_kafka_event_error(event)
+    let text = rd_kafka_event_error_string(event).map { String(cString: $0) } ?? ""
+    guard rd_kafka_event_error_is_fatal(event) != 0 else {
+        logger.warning("kafka \(client) error: \(text)", metadata: [LogKey.errorCode: "\(KafkaError.Code(err).name)"])
+        return nil
+    }
+    var buffer = [CChar](repeating: 0, count: 512)
+    let original = rd_kafka_fatal_error(handle, &buffer, buffer.count)
+    let error = KafkaError(
+        code: KafkaError.Code(original == RD_KAFKA_RESP_ERR_NO_ERROR ? err : original),
+        message: "the \(client) hit a fatal error (\(cString(buffer).isEmpty ? text : cString(buffer))): \(remedy)",
+        isRetriable: false,
+        isFatal: true
+    )
+    logger.critical("\(error.message)", metadata: [LogKey.errorCode: "\(error.code.name)"])
+    return error
+}
