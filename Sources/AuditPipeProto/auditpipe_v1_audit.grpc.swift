@@ -83,12 +83,26 @@ public enum Auditpipe_V1_AuditService: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "Verify" metadata.
+        public enum Verify: Sendable {
+            /// Request type for "Verify".
+            public typealias Input = Auditpipe_V1_VerifyRequest
+            /// Response type for "Verify".
+            public typealias Output = Auditpipe_V1_VerifyResponse
+            /// Descriptor for "Verify".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "auditpipe.v1.AuditService"),
+                method: "Verify",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "auditpipe.v1.AuditService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Ingest.descriptor,
             IngestBatch.descriptor,
             RecentEvents.descriptor,
-            ComplianceReport.descriptor
+            ComplianceReport.descriptor,
+            Verify.descriptor
         ]
     }
 }
@@ -193,6 +207,27 @@ extension Auditpipe_V1_AuditService {
             request: GRPCCore.StreamingServerRequest<Auditpipe_V1_ComplianceReportRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Auditpipe_V1_ComplianceReportChunk>
+
+        /// Handle the "Verify" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Recomputes one tenant's hash chain from the stored rows and checks it against the signed
+        /// > checkpoints; answers with the first problem (modified, missing, inserted or reordered rows,
+        /// > a bad checkpoint signature, a checkpoint mismatch) or that the range is intact. Needs the
+        /// > `reports` role for the tenant, like ComplianceReport.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Auditpipe_V1_VerifyRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Auditpipe_V1_VerifyResponse` messages.
+        func verify(
+            request: GRPCCore.StreamingServerRequest<Auditpipe_V1_VerifyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Auditpipe_V1_VerifyResponse>
     }
 
     /// Service protocol for the "auditpipe.v1.AuditService" service.
@@ -281,6 +316,27 @@ extension Auditpipe_V1_AuditService {
             request: GRPCCore.ServerRequest<Auditpipe_V1_ComplianceReportRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Auditpipe_V1_ComplianceReportChunk>
+
+        /// Handle the "Verify" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Recomputes one tenant's hash chain from the stored rows and checks it against the signed
+        /// > checkpoints; answers with the first problem (modified, missing, inserted or reordered rows,
+        /// > a bad checkpoint signature, a checkpoint mismatch) or that the range is intact. Needs the
+        /// > `reports` role for the tenant, like ComplianceReport.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Auditpipe_V1_VerifyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Auditpipe_V1_VerifyResponse` message.
+        func verify(
+            request: GRPCCore.ServerRequest<Auditpipe_V1_VerifyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Auditpipe_V1_VerifyResponse>
     }
 
     /// Simple service protocol for the "auditpipe.v1.AuditService" service.
@@ -369,6 +425,27 @@ extension Auditpipe_V1_AuditService {
             response: GRPCCore.RPCWriter<Auditpipe_V1_ComplianceReportChunk>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "Verify" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Recomputes one tenant's hash chain from the stored rows and checks it against the signed
+        /// > checkpoints; answers with the first problem (modified, missing, inserted or reordered rows,
+        /// > a bad checkpoint signature, a checkpoint mismatch) or that the range is intact. Needs the
+        /// > `reports` role for the tenant, like ComplianceReport.
+        ///
+        /// - Parameters:
+        ///   - request: A `Auditpipe_V1_VerifyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Auditpipe_V1_VerifyResponse` to respond with.
+        func verify(
+            request: Auditpipe_V1_VerifyRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Auditpipe_V1_VerifyResponse
     }
 }
 
@@ -420,6 +497,17 @@ extension Auditpipe_V1_AuditService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Auditpipe_V1_AuditService.Method.Verify.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Auditpipe_V1_VerifyRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Auditpipe_V1_VerifyResponse>(),
+            handler: { request, context in
+                try await self.verify(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -457,6 +545,17 @@ extension Auditpipe_V1_AuditService.ServiceProtocol {
             context: context
         )
         return response
+    }
+
+    public func verify(
+        request: GRPCCore.StreamingServerRequest<Auditpipe_V1_VerifyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Auditpipe_V1_VerifyResponse> {
+        let response = try await self.verify(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
     }
 }
 
@@ -520,6 +619,19 @@ extension Auditpipe_V1_AuditService.SimpleServiceProtocol {
                 )
                 return [:]
             }
+        )
+    }
+
+    public func verify(
+        request: GRPCCore.ServerRequest<Auditpipe_V1_VerifyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Auditpipe_V1_VerifyResponse> {
+        return GRPCCore.ServerResponse<Auditpipe_V1_VerifyResponse>(
+            message: try await self.verify(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
         )
     }
 }
@@ -630,6 +742,32 @@ extension Auditpipe_V1_AuditService {
             deserializer: some GRPCCore.MessageDeserializer<Auditpipe_V1_ComplianceReportChunk>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Auditpipe_V1_ComplianceReportChunk>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Verify" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Recomputes one tenant's hash chain from the stored rows and checks it against the signed
+        /// > checkpoints; answers with the first problem (modified, missing, inserted or reordered rows,
+        /// > a bad checkpoint signature, a checkpoint mismatch) or that the range is intact. Needs the
+        /// > `reports` role for the tenant, like ComplianceReport.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Auditpipe_V1_VerifyRequest` message.
+        ///   - serializer: A serializer for `Auditpipe_V1_VerifyRequest` messages.
+        ///   - deserializer: A deserializer for `Auditpipe_V1_VerifyResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func verify<Result>(
+            request: GRPCCore.ClientRequest<Auditpipe_V1_VerifyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Auditpipe_V1_VerifyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Auditpipe_V1_VerifyResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Auditpipe_V1_VerifyResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -787,6 +925,43 @@ extension Auditpipe_V1_AuditService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Verify" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Recomputes one tenant's hash chain from the stored rows and checks it against the signed
+        /// > checkpoints; answers with the first problem (modified, missing, inserted or reordered rows,
+        /// > a bad checkpoint signature, a checkpoint mismatch) or that the range is intact. Needs the
+        /// > `reports` role for the tenant, like ComplianceReport.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Auditpipe_V1_VerifyRequest` message.
+        ///   - serializer: A serializer for `Auditpipe_V1_VerifyRequest` messages.
+        ///   - deserializer: A deserializer for `Auditpipe_V1_VerifyResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func verify<Result>(
+            request: GRPCCore.ClientRequest<Auditpipe_V1_VerifyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Auditpipe_V1_VerifyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Auditpipe_V1_VerifyResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Auditpipe_V1_VerifyResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Auditpipe_V1_AuditService.Method.Verify.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -903,6 +1078,38 @@ extension Auditpipe_V1_AuditService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Auditpipe_V1_ComplianceReportRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Auditpipe_V1_ComplianceReportChunk>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Verify" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Recomputes one tenant's hash chain from the stored rows and checks it against the signed
+    /// > checkpoints; answers with the first problem (modified, missing, inserted or reordered rows,
+    /// > a bad checkpoint signature, a checkpoint mismatch) or that the range is intact. Needs the
+    /// > `reports` role for the tenant, like ComplianceReport.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Auditpipe_V1_VerifyRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func verify<Result>(
+        request: GRPCCore.ClientRequest<Auditpipe_V1_VerifyRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Auditpipe_V1_VerifyResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.verify(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Auditpipe_V1_VerifyRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Auditpipe_V1_VerifyResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1038,6 +1245,42 @@ extension Auditpipe_V1_AuditService.ClientProtocol {
             metadata: metadata
         )
         return try await self.complianceReport(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Verify" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Recomputes one tenant's hash chain from the stored rows and checks it against the signed
+    /// > checkpoints; answers with the first problem (modified, missing, inserted or reordered rows,
+    /// > a bad checkpoint signature, a checkpoint mismatch) or that the range is intact. Needs the
+    /// > `reports` role for the tenant, like ComplianceReport.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func verify<Result>(
+        _ message: Auditpipe_V1_VerifyRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Auditpipe_V1_VerifyResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Auditpipe_V1_VerifyRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.verify(
             request: request,
             options: options,
             onResponse: handleResponse

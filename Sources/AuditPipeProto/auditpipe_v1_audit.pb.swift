@@ -19,6 +19,11 @@
 /// for comes from its credentials: a request naming another tenant is refused with
 /// PERMISSION_DENIED.
 
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 public import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -134,6 +139,76 @@ public nonisolated enum Auditpipe_V1_ReportGroupBy: SwiftProtobuf.Enum, Swift.Ca
     .action,
     .actor,
     .day,
+  ]
+
+}
+
+/// The kinds of problem verification names (see the README's tamper-evidence section).
+public nonisolated enum Auditpipe_V1_ChainProblemKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// No problem: the range verified.
+  case none // = 0
+
+  /// A row's content or stored hash was changed after it was written.
+  case modifiedRow // = 1
+
+  /// Rows are gone: a gap in the sequence, or rows missing before a signed checkpoint.
+  case missingRows // = 2
+
+  /// A row the sink did not write: a duplicate sequence number, no chain position, or a row the
+  /// chain continues past.
+  case insertedRow // = 3
+
+  /// Rows out of order: the row at one position chains at another (a swapped pair, a moved row).
+  case reorderedRows // = 4
+
+  /// A checkpoint whose Ed25519 signature does not verify (forged, altered, unknown key).
+  case badCheckpointSignature // = 5
+
+  /// A validly signed checkpoint that disagrees with the chain recomputed from the rows.
+  case checkpointMismatch // = 6
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .none
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .none
+    case 1: self = .modifiedRow
+    case 2: self = .missingRows
+    case 3: self = .insertedRow
+    case 4: self = .reorderedRows
+    case 5: self = .badCheckpointSignature
+    case 6: self = .checkpointMismatch
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .none: return 0
+    case .modifiedRow: return 1
+    case .missingRows: return 2
+    case .insertedRow: return 3
+    case .reorderedRows: return 4
+    case .badCheckpointSignature: return 5
+    case .checkpointMismatch: return 6
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Auditpipe_V1_ChainProblemKind] = [
+    .none,
+    .modifiedRow,
+    .missingRows,
+    .insertedRow,
+    .reorderedRows,
+    .badCheckpointSignature,
+    .checkpointMismatch,
   ]
 
 }
@@ -441,6 +516,79 @@ public nonisolated struct Auditpipe_V1_ComplianceReportChunk: Sendable {
   public init() {}
 }
 
+/// Which part of one tenant's hash chain to verify. Give a sequence range, a time range, or
+/// neither (the whole chain as stored); not both.
+public nonisolated struct Auditpipe_V1_VerifyRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The tenant whose chain to verify; must be one of the caller's tenants (same rule as
+  /// ComplianceReport). May be empty when the caller's credentials name exactly one tenant.
+  public var tenantID: String = String()
+
+  /// First chain sequence number to verify, inclusive (the first event of a chain is 1).
+  /// 0 with to_seq 0: no sequence range.
+  public var fromSeq: UInt64 = 0
+
+  /// Last chain sequence number to verify, inclusive; 0: up to the newest row.
+  public var toSeq: UInt64 = 0
+
+  /// Start of a time range over the events' timestamps, in milliseconds since the Unix epoch,
+  /// inclusive. 0 with to_ms 0: no time range.
+  public var fromMs: Int64 = 0
+
+  /// End of that time range, exclusive; must be after from_ms.
+  public var toMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The outcome of verifying a tenant's hash chain.
+public nonisolated struct Auditpipe_V1_VerifyResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The tenant verified.
+  public var tenantID: String = String()
+
+  /// True when the whole range verified (problem is CHAIN_PROBLEM_KIND_NONE).
+  public var intact: Bool = false
+
+  /// Where the walk started: the sequence number of the trusted signed checkpoint it started
+  /// from, or 0 for the start of the chain.
+  public var startSequence: UInt64 = 0
+
+  /// The last sequence number that verified (equal to start_sequence when no row did).
+  public var lastVerifiedSequence: UInt64 = 0
+
+  /// The chain hash at last_verified_sequence (32 bytes, SHA-256).
+  public var lastVerifiedHash: Data = Data()
+
+  /// How many rows chained correctly.
+  public var verifiedRows: UInt64 = 0
+
+  /// How many signed checkpoints verified and matched the recomputed chain (the start included).
+  public var verifiedCheckpoints: UInt64 = 0
+
+  /// The first problem found, in sequence order; CHAIN_PROBLEM_KIND_NONE when intact.
+  public var problem: Auditpipe_V1_ChainProblemKind = .none
+
+  /// The sequence number the problem is at (the first missing one for missing rows; 0 for a row
+  /// without a chain position).
+  public var problemSequence: UInt64 = 0
+
+  /// The problem in words, naming the row's event_id where there is one.
+  public var problemDescription: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "auditpipe.v1"
@@ -451,6 +599,10 @@ nonisolated extension Auditpipe_V1_IngestStatus: SwiftProtobuf._ProtoNameProvidi
 
 nonisolated extension Auditpipe_V1_ReportGroupBy: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0REPORT_GROUP_BY_UNSPECIFIED\0\u{1}REPORT_GROUP_BY_EVENT_TYPE\0\u{1}REPORT_GROUP_BY_ACTION\0\u{1}REPORT_GROUP_BY_ACTOR\0\u{1}REPORT_GROUP_BY_DAY\0")
+}
+
+nonisolated extension Auditpipe_V1_ChainProblemKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CHAIN_PROBLEM_KIND_NONE\0\u{1}CHAIN_PROBLEM_KIND_MODIFIED_ROW\0\u{1}CHAIN_PROBLEM_KIND_MISSING_ROWS\0\u{1}CHAIN_PROBLEM_KIND_INSERTED_ROW\0\u{1}CHAIN_PROBLEM_KIND_REORDERED_ROWS\0\u{1}CHAIN_PROBLEM_KIND_BAD_CHECKPOINT_SIGNATURE\0\u{1}CHAIN_PROBLEM_KIND_CHECKPOINT_MISMATCH\0")
 }
 
 nonisolated extension Auditpipe_V1_AuditEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1006,6 +1158,131 @@ nonisolated extension Auditpipe_V1_ComplianceReportChunk: SwiftProtobuf.Message,
     if lhs.events != rhs.events {return false}
     if lhs.aggregates != rhs.aggregates {return false}
     if lhs.nextCursor != rhs.nextCursor {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Auditpipe_V1_VerifyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VerifyRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{3}from_seq\0\u{3}to_seq\0\u{3}from_ms\0\u{3}to_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.tenantID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.fromSeq) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.toSeq) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.fromMs) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.toMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.tenantID.isEmpty {
+      try visitor.visitSingularStringField(value: self.tenantID, fieldNumber: 1)
+    }
+    if self.fromSeq != 0 {
+      try visitor.visitSingularUInt64Field(value: self.fromSeq, fieldNumber: 2)
+    }
+    if self.toSeq != 0 {
+      try visitor.visitSingularUInt64Field(value: self.toSeq, fieldNumber: 3)
+    }
+    if self.fromMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.fromMs, fieldNumber: 4)
+    }
+    if self.toMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.toMs, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Auditpipe_V1_VerifyRequest, rhs: Auditpipe_V1_VerifyRequest) -> Bool {
+    if lhs.tenantID != rhs.tenantID {return false}
+    if lhs.fromSeq != rhs.fromSeq {return false}
+    if lhs.toSeq != rhs.toSeq {return false}
+    if lhs.fromMs != rhs.fromMs {return false}
+    if lhs.toMs != rhs.toMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Auditpipe_V1_VerifyResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VerifyResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{1}intact\0\u{3}start_sequence\0\u{3}last_verified_sequence\0\u{3}last_verified_hash\0\u{3}verified_rows\0\u{3}verified_checkpoints\0\u{1}problem\0\u{3}problem_sequence\0\u{3}problem_description\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.tenantID) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.intact) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.startSequence) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.lastVerifiedSequence) }()
+      case 5: try { try decoder.decodeSingularBytesField(value: &self.lastVerifiedHash) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.verifiedRows) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.verifiedCheckpoints) }()
+      case 8: try { try decoder.decodeSingularEnumField(value: &self.problem) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.problemSequence) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.problemDescription) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.tenantID.isEmpty {
+      try visitor.visitSingularStringField(value: self.tenantID, fieldNumber: 1)
+    }
+    if self.intact != false {
+      try visitor.visitSingularBoolField(value: self.intact, fieldNumber: 2)
+    }
+    if self.startSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.startSequence, fieldNumber: 3)
+    }
+    if self.lastVerifiedSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lastVerifiedSequence, fieldNumber: 4)
+    }
+    if !self.lastVerifiedHash.isEmpty {
+      try visitor.visitSingularBytesField(value: self.lastVerifiedHash, fieldNumber: 5)
+    }
+    if self.verifiedRows != 0 {
+      try visitor.visitSingularUInt64Field(value: self.verifiedRows, fieldNumber: 6)
+    }
+    if self.verifiedCheckpoints != 0 {
+      try visitor.visitSingularUInt64Field(value: self.verifiedCheckpoints, fieldNumber: 7)
+    }
+    if self.problem != .none {
+      try visitor.visitSingularEnumField(value: self.problem, fieldNumber: 8)
+    }
+    if self.problemSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.problemSequence, fieldNumber: 9)
+    }
+    if !self.problemDescription.isEmpty {
+      try visitor.visitSingularStringField(value: self.problemDescription, fieldNumber: 10)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Auditpipe_V1_VerifyResponse, rhs: Auditpipe_V1_VerifyResponse) -> Bool {
+    if lhs.tenantID != rhs.tenantID {return false}
+    if lhs.intact != rhs.intact {return false}
+    if lhs.startSequence != rhs.startSequence {return false}
+    if lhs.lastVerifiedSequence != rhs.lastVerifiedSequence {return false}
+    if lhs.lastVerifiedHash != rhs.lastVerifiedHash {return false}
+    if lhs.verifiedRows != rhs.verifiedRows {return false}
+    if lhs.verifiedCheckpoints != rhs.verifiedCheckpoints {return false}
+    if lhs.problem != rhs.problem {return false}
+    if lhs.problemSequence != rhs.problemSequence {return false}
+    if lhs.problemDescription != rhs.problemDescription {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,5 +1,6 @@
 import AuditAuth
 import AuditIngest
+import AuditIntegrity
 import AuditQuery
 import AuditSink
 import RedisClient
@@ -10,6 +11,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import KafkaClient
 import LegacyMapping
+import Metrics
 import SchemaRegistry
 public import Logging
 public import Prometheus
@@ -84,9 +86,14 @@ public struct AuditPipeServer: Service {
                 registry: registry, log: log, eventsTopic: configuration.eventsTopic, health: health, logger: logger
             )))
         } else {
+            // auditpipe_registry_cache_total{result}: every series exists from the start, at 0.
+            let cacheCounters = Dictionary(uniqueKeysWithValues: SchemaCacheResult.allCases.map {
+                ($0, Counter(label: "auditpipe_registry_cache_total", dimensions: [("result", $0.rawValue)]))
+            })
             let client = try SchemaRegistryClient(
                 configuration: SchemaRegistryClientConfiguration(baseURL: configuration.schemaRegistryURL),
-                logger: logger
+                logger: logger,
+                cacheObserver: { result in cacheCounters[result]?.increment() }
             )
             schemaSource = RegistrySchemaSource(client: client, policy: policy)
         }
@@ -150,6 +157,8 @@ public struct AuditPipeServer: Service {
 
         // The read side: reports from ClickHouse.
         var reports: ComplianceReportExecutor?
+        // Hash-chain verification (the Verify RPC); nil without ClickHouse or checkpoint keys.
+        var chainAuditor: ChainAuditor?
         if !configuration.clickHouseURL.isEmpty {
             let clickHouse = try ClickHouseClient(configuration: ClickHouseConfiguration(
                 url: configuration.clickHouseURL, user: configuration.clickHouseUser,
@@ -171,11 +180,42 @@ public struct AuditPipeServer: Service {
             var sinkConfiguration = AuditSinkConfiguration()
             sinkConfiguration.topic = configuration.eventsTopic
             sinkConfiguration.deadLetterTopic = configuration.deadLetterTopic
+            sinkConfiguration.maxBatchRows = configuration.sinkBatchMaxRows
+            sinkConfiguration.maxBatchDelay = .milliseconds(configuration.sinkBatchMaxDelayMilliseconds)
+            sinkConfiguration.lagInterval = .milliseconds(configuration.lagIntervalMilliseconds)
+            sinkConfiguration.hashChain = configuration.hashChain
             let sink = try ClickHouseSink(
                 configuration: sinkConfiguration,
                 consumer: KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: configuration.sinkGroup),
                 producer: producer, store: store, schemas: RegistryWriterSchemas(source: schemaSource), logger: logger
             )
+            // Signed checkpoints of the chains' heads. Listed before the sink's service, so it
+            // stops after the sink flushed and signs the last heads.
+            var trustedKeys: [CheckpointVerificationKey] = []
+            do {
+                trustedKeys = try configuration.checkpointPublicKeys.map { text throws(IntegrityError) in try CheckpointVerificationKey(publicKeyText: text) }
+            } catch {
+                throw ConfigurationError(setting: "AUDITPIPE_CHECKPOINT_PUBLIC_KEYS", problem: String(describing: error))
+            }
+            if let keyFile = configuration.checkpointKeyFile {
+                let key: CheckpointSigningKey
+                do { key = try CheckpointSigningKey(contentsOfFile: keyFile) } catch {
+                    throw ConfigurationError(setting: "AUDITPIPE_CHECKPOINT_KEY_FILE", problem: String(describing: error))
+                }
+                trustedKeys.append(key.verificationKey)
+                var checkpoints = ChainCheckpointConfiguration()
+                checkpoints.interval = .milliseconds(configuration.checkpointIntervalMilliseconds)
+                checkpoints.everyEvents = UInt64(configuration.checkpointEveryEvents)
+                checkpoints.topic = configuration.checkpointTopic.isEmpty ? nil : configuration.checkpointTopic
+                checkpoints.exportDirectory = configuration.checkpointExportDirectory
+                services.append(.init(service: try ChainCheckpointService(
+                    configuration: checkpoints, key: key, heads: sink.chainHeads, store: store, producer: producer, logger: logger
+                )))
+                logger.info("signing hash-chain checkpoints", metadata: ["key_id": "\(key.keyID)"])
+            }
+            if !trustedKeys.isEmpty {
+                chainAuditor = ChainAuditor(store: store, trustedKeys: TrustedKeys(trustedKeys))
+            }
             let redriver = try DeadLetterRedriver(
                 configuration: sinkConfiguration,
                 consumer: KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: "\(configuration.sinkGroup)-dlq-redriver"),
@@ -199,6 +239,7 @@ public struct AuditPipeServer: Service {
             redisClient = redis
             var recentConfiguration = RecentEventsConfiguration()
             recentConfiguration.topic = configuration.eventsTopic
+            recentConfiguration.lagInterval = .milliseconds(configuration.lagIntervalMilliseconds)
             let store = try RecentEventsStore(redis: redis, configuration: recentConfiguration)
             services.append(.init(service: try RecentEventsSink(
                 store: store,
@@ -228,7 +269,8 @@ public struct AuditPipeServer: Service {
                 GRPCHealthService(health: health),
                 AuditServiceHandler(
                     ingestPipeline: ingest, reports: reports, recent: recent,
-                    authenticationRequired: configuration.authConfigPath != nil
+                    authenticationRequired: configuration.authConfigPath != nil,
+                    chainAuditor: chainAuditor
                 ),
             ],
             interceptors: interceptors,

@@ -76,6 +76,31 @@ public final class ClickHouseEventStore: Sendable {
                 ORDER BY (consumer_group, topic, kafka_partition)
                 """
             ]),
+            // The tenants' hash chains (issue 9): each row's sequence number in its tenant's chain
+            // and its link hash, SHA-256(previous hash || canonical event), as 32 raw bytes.
+            // Rows stored before this migration (or with the chain off) keep chain_seq 0.
+            Migration(version: 3, name: "add hash chain columns to \(tables.events)", statements: [
+                """
+                ALTER TABLE `\(tables.events)`
+                    ADD COLUMN IF NOT EXISTS chain_seq UInt64 DEFAULT 0,
+                    ADD COLUMN IF NOT EXISTS chain_hash FixedString(32)
+                """
+            ]),
+            // Signed checkpoints of the chains' heads (one row per checkpoint, never updated).
+            Migration(version: 4, name: "create \(tables.checkpoints)", statements: [
+                """
+                CREATE TABLE IF NOT EXISTS `\(tables.checkpoints)` (
+                    tenant_id String,
+                    chain_seq UInt64,
+                    head_hash FixedString(32),
+                    signed_at DateTime64(3, 'UTC'),
+                    key_id String,
+                    signature String,
+                    stored_at DateTime64(3, 'UTC') DEFAULT now64(3)
+                ) ENGINE = MergeTree
+                ORDER BY (tenant_id, chain_seq, signed_at)
+                """
+            ]),
         ]
     }
 
@@ -209,10 +234,18 @@ public final class ClickHouseEventStore: Sendable {
     /// Inserts rows as one `RowBinaryWithNamesAndTypes` body (gzip) with the batch's
     /// deduplication token. The block size is pinned above any batch so a retry splits the
     /// rows into the same blocks (one per month) as the first attempt.
-    func insert(_ rows: [DecodedEvent], token: String, ingestedAt: Int64) async throws {
+    /// With `links` (one per row, in order) the rows are written on the hash chain.
+    func insert(_ rows: [DecodedEvent], token: String, ingestedAt: Int64, links: [ChainLink]? = nil) async throws {
         guard !rows.isEmpty else { return }
-        var writer = RowBinaryWriter(columns: EventRow.columns)
-        for row in rows { try writer.append(EventRow.values(row, ingestedAt: ingestedAt, token: token)) }
+        var writer: RowBinaryWriter
+        if let links {
+            precondition(links.count == rows.count, "one chain link per row")
+            writer = RowBinaryWriter(columns: EventRow.chainedColumns)
+            for (row, link) in zip(rows, links) { try writer.append(EventRow.values(row, ingestedAt: ingestedAt, token: token, link: link)) }
+        } else {
+            writer = RowBinaryWriter(columns: EventRow.columns)
+            for row in rows { try writer.append(EventRow.values(row, ingestedAt: ingestedAt, token: token)) }
+        }
         try await client.insert(
             table: tables.events,
             body: writer.buffer,
@@ -221,7 +254,7 @@ public final class ClickHouseEventStore: Sendable {
         )
     }
 
-    private func lines(_ sql: String, _ parameters: [String: ClickHouseParameter] = [:]) async throws -> [String] {
+    func lines(_ sql: String, _ parameters: [String: ClickHouseParameter] = [:]) async throws -> [String] {
         let buffer = try await client.queryCollecting(sql, parameters: parameters)
         return String(buffer: buffer).split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
     }

@@ -24,6 +24,9 @@ public final class ClickHouseSink: Service, Sendable {
     private let decoder: RecordDecoder
     private let logger: Logger
     private let hook: SinkHook?
+    /// The hash-chain heads ClickHouse acknowledged, by tenant: what a
+    /// ``ChainCheckpointService`` signs. Empty when ``AuditSinkConfiguration/hashChain`` is off.
+    public let chainHeads = ChainHeadRegistry()
 
     /// A sink of the audit topic (``AuditSinkConfiguration/topic``).
     ///
@@ -79,7 +82,8 @@ public final class ClickHouseSink: Service, Sendable {
         }
         let context = SinkContext(
             group: consumerConfiguration.groupID, configuration: configuration, store: store, producer: producer,
-            consumer: consumer, decoder: decoder, metrics: SinkMetrics(group: consumerConfiguration.groupID), hook: hook, logger: logger
+            consumer: consumer, decoder: decoder, metrics: SinkMetrics(group: consumerConfiguration.groupID), hook: hook, logger: logger,
+            chainHeads: chainHeads
         )
         let writers = WriterRegistry()
         let (newWriters, newWriterSink) = AsyncStream.makeStream(of: PartitionWriter.self)

@@ -1,4 +1,5 @@
 import AuditEvents
+import AuditIntegrity
 import ClickHouseHTTP
 
 /// One row of the events table and the rules that decide which rows of a batch are inserted.
@@ -19,6 +20,22 @@ enum EventRow {
         ClickHouseColumn("kafka_offset", .int64),
         ClickHouseColumn("insert_token", .string),
     ]
+
+    /// ``columns`` plus the hash-chain columns (migration 3), written when the chain is on.
+    static let chainedColumns: [ClickHouseColumn] = columns + [
+        ClickHouseColumn("chain_seq", .uint64),
+        ClickHouseColumn("chain_hash", .fixedString(32)),
+    ]
+
+    /// The event as the hash chain covers it (see `ChainedEvent.canonicalBytes`).
+    static func chained(_ row: DecodedEvent) -> ChainedEvent {
+        let event = row.event
+        return ChainedEvent(
+            tenantID: event.tenantID, eventID: event.eventID, eventType: event.eventType, timestampMilliseconds: event.timestampMilliseconds,
+            actorID: event.actorID, resource: event.resource, action: event.action, metadata: event.metadata,
+            schemaID: row.schemaID, kafkaPartition: row.sourcePartition, kafkaOffset: row.sourceOffset
+        )
+    }
 
     /// DateTime64(3) holds 1900-01-01 ... 2299-12-31 23:59:59.999 UTC.
     static let timestampRange: ClosedRange<Int64> = -2_208_988_800_000 ... 10_413_791_999_999
@@ -41,6 +58,11 @@ enum EventRow {
             .time(ingestedAt), .int(Int64(row.schemaID)), .int(Int64(row.sourcePartition)), .int(row.sourceOffset),
             .string(token),
         ]
+    }
+
+    /// The cell values of one row on the hash chain (``chainedColumns``).
+    static func values(_ row: DecodedEvent, ingestedAt: Int64, token: String, link: ChainLink) -> [ClickHouseValue] {
+        values(row, ingestedAt: ingestedAt, token: token) + [.uint(link.sequence), .bytes(link.hash.bytes)]
     }
 
     /// The key events are deduplicated on.

@@ -1,3 +1,5 @@
+import AuditEvents
+import AuditIntegrity
 import ClickHouseHTTP
 import CoreMetrics
 import Foundation
@@ -30,6 +32,8 @@ struct SinkContext: Sendable {
     var metrics: SinkMetrics
     var hook: SinkHook?
     var logger: Logger
+    /// Where acknowledged chain heads are published for checkpoints.
+    var chainHeads = ChainHeadRegistry()
 }
 
 /// A simulated crash from a ``SinkHook``: propagates out of the sink without any commit.
@@ -48,7 +52,12 @@ final class PartitionWriter: Sendable {
     private let batchSink: AsyncStream<Batch>.Continuation
     private let predecessor: PartitionWriter?
     private let revoked = Atomic<Bool>(false)
+    private let lag = Mutex(PartitionLagTracker())
     private let finishedSignal = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    /// The chain heads of this partition's tenants after the last acknowledged insert. Emptied
+    /// after any failed attempt (its insert may have landed after all), so the next attempt
+    /// reloads them from ClickHouse.
+    private let chainCache = Mutex<[String: ChainHead]>([:])
 
     init(topicPartition: KafkaTopicPartition, context: SinkContext, predecessor: PartitionWriter?) {
         self.topicPartition = topicPartition
@@ -95,17 +104,21 @@ final class PartitionWriter: Sendable {
         }
     }
 
-    /// Updates the lag gauges: records from the high watermark, seconds from the oldest record
-    /// not yet committed.
+    /// Updates the lag gauges: records from the high watermark, seconds as
+    /// ``PartitionLagTracker`` measures them (from the oldest record not yet committed).
     func reportLag(committed: Int64?) async {
-        let oldest = state.withLock { $0.oldestPendingTimestamp }
-        let seconds = oldest.map { max(0, Date().timeIntervalSince1970 - Double($0) / 1000) } ?? 0
         var records: Int64? = nil
         if let (_, high) = try? await context.consumer.watermarks(topic: topicPartition.topic, partition: topicPartition.partition, timeout: .seconds(2)) {
             let position = committed ?? state.withLock { $0.position } ?? high
             records = max(0, high - position)
         }
-        context.metrics.lag(topic: topicPartition.topic, partition: topicPartition.partition, records: records, seconds: seconds)
+        let oldest = state.withLock { $0.oldestPendingTimestamp }
+        let (seconds, lastCommitted) = lag.withLock { tracker in
+            (tracker.seconds(now: Date().timeIntervalSince1970, records: records, oldestPendingTimestampMilliseconds: oldest), tracker.lastCommittedTimestampMilliseconds)
+        }
+        // A finished writer has removed its series; do not bring them back.
+        guard !revoked.load(ordering: .relaxed), !finishedSignal.withLock({ $0.done }) else { return }
+        context.metrics.lag.record(topicPartition, records: records, seconds: seconds, lastCommittedTimestampMilliseconds: lastCommitted)
     }
 
     private func apply(_ actions: [PartitionBatcher.Action]) async {
@@ -134,6 +147,7 @@ final class PartitionWriter: Sendable {
     func run() async throws {
         defer {
             batchSink.finish()
+            context.metrics.lag.remove(topicPartition)
             let waiters = finishedSignal.withLock { signal in
                 signal.done = true
                 defer { signal.waiters = [] }
@@ -184,8 +198,17 @@ final class PartitionWriter: Sendable {
                 try await checkpoint(.rangeRecorded, range)
                 let stored = try await context.store.storedTokens(of: events, window: context.configuration.eventIDWindow)
                 let (rows, duplicates) = EventRow.select(events, stored: stored, token: range.token)
+                // Rows dropped as duplicates (or dead-lettered) never go on the chain.
+                var chain: (links: [ChainLink], heads: [String: ChainHead])? = nil
+                if context.configuration.hashChain, !rows.isEmpty {
+                    chain = ChainPlanner.link(rows, from: try await chainHeads(of: rows, range: range))
+                }
                 let started = ContinuousClock.now
-                try await context.store.insert(rows, token: range.token, ingestedAt: Int64(Date().timeIntervalSince1970 * 1000))
+                try await context.store.insert(rows, token: range.token, ingestedAt: Int64(Date().timeIntervalSince1970 * 1000), links: chain?.links)
+                if let heads = chain?.heads {
+                    chainCache.withLock { $0.merge(heads) { $1 } }
+                    context.chainHeads.acknowledged(heads.values)
+                }
                 context.metrics.insertTime.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
                 context.metrics.batchRows.record(rows.count)
                 context.metrics.rowsInserted.increment(by: rows.count)
@@ -195,6 +218,7 @@ final class PartitionWriter: Sendable {
             } catch let stop as HookStop {
                 throw stop
             } catch {
+                chainCache.withLock { $0.removeAll() }
                 if Task.isCancelled { return }
                 context.metrics.clickHouseError(code: Self.code(of: error))
                 let decision = retry.failed(FailureClass(error), jitter: .random(in: 0..<1))
@@ -226,6 +250,8 @@ final class PartitionWriter: Sendable {
         guard await produce(deadLetters, range: range) else { return }
         do {
             try await context.consumer.commit([KafkaTopicPartitionOffset(topic: range.topic, partition: range.partition, offset: range.nextOffset)])
+            let newest = batch.records.compactMap(\.timestampMilliseconds).max()
+            lag.withLock { $0.committed(lastRecordTimestampMilliseconds: newest) }
             try await checkpoint(.committed, range)
         } catch let stop as HookStop {
             throw stop
@@ -233,6 +259,21 @@ final class PartitionWriter: Sendable {
             // After a revoke this is expected: the new owner replays from the last commit.
             context.logger.warning("commit of \(range.token) failed: \(error)")
         }
+    }
+
+    /// The chain head of every tenant of `rows` before this batch: from memory after an
+    /// acknowledged insert of this writer, else from ClickHouse (the tenant's row with the greatest
+    /// offset below the batch in this partition, so an earlier attempt of this very batch is
+    /// ignored and a replay starts from the same heads).
+    private func chainHeads(of rows: [DecodedEvent], range: BatchRange) async throws -> [String: ChainHead] {
+        let tenants = Set(rows.map(\.event.tenantID))
+        var heads = chainCache.withLock { cache in cache.filter { tenants.contains($0.key) } }
+        let missing = tenants.subtracting(heads.keys)
+        if !missing.isEmpty {
+            let loaded = try await context.store.chainHeads(tenants: missing, partition: range.partition, before: range.first)
+            heads.merge(loaded) { $1 }
+        }
+        return heads
     }
 
     private func decode(_ records: [KafkaMessage]) async throws -> [DecodeOutcome] {

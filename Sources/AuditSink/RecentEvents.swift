@@ -21,6 +21,8 @@ public struct RecentEventsConfiguration: Sendable, Hashable {
     public var maxBatch: Int = 500
     /// Backoff while Redis fails (retried until it answers).
     public var retry = RetryPolicy(maxAttempts: nil, initialBackoff: .milliseconds(200), maxBackoff: .seconds(5))
+    /// How often the group's lag gauges are refreshed. Default 5 s.
+    public var lagInterval: Duration = .seconds(5)
 
     /// Creates the defaults.
     public init() {}
@@ -31,6 +33,7 @@ public struct RecentEventsConfiguration: Sendable, Hashable {
         if !(1...10_000).contains(keep) { throw .configuration("RecentEventsConfiguration.keep", "must be in 1...10000 (got \(keep))") }
         if idleTTL < .seconds(1) { throw .configuration("RecentEventsConfiguration.idleTTL", "must be at least 1 s") }
         if !(1...100_000).contains(maxBatch) { throw .configuration("RecentEventsConfiguration.maxBatch", "must be in 1...100000") }
+        if lagInterval <= .zero { throw .configuration("RecentEventsConfiguration.lagInterval", "must be positive") }
         try retry.validate()
     }
 }
@@ -58,7 +61,13 @@ public struct RecentEventsStore: Sendable {
         let limit = min(max(limit, 0), configuration.keep)
         guard limit > 0 else { return [] }
         let keys = RecentEventKeys(prefix: configuration.keyPrefix, tenant: tenant, actor: actor)
-        let reply = try await redis.send(["EVAL", RedisArgument(Self.readScript), 2, RedisArgument(keys.ids), RedisArgument(keys.events), RedisArgument(limit)]).checked()
+        let reply: RedisReply
+        do {
+            reply = try await redis.send(["EVAL", RedisArgument(Self.readScript), 2, RedisArgument(keys.ids), RedisArgument(keys.events), RedisArgument(limit)]).checked()
+        } catch {
+            SinkMetrics.redisReadErrors.increment()
+            throw error
+        }
         return (reply.array ?? []).compactMap { $0.bytes.flatMap(StoredEvent.decode) }
     }
 
@@ -197,7 +206,8 @@ public final class RecentEventsSink: Service, Sendable {
         } catch {
             throw AuditSinkError(message: "cannot start the consumer of \(store.configuration.topic): \(error.message)", isRetriable: error.isRetriable)
         }
-        await BufferedConsumer.run(consumer, maxBatch: store.configuration.maxBatch, logger: logger, onCommit: onCommit) { records in
+        let lag = BufferedConsumer.Lag(gauges: ConsumerLagGauges(group: consumerConfiguration.groupID), interval: store.configuration.lagInterval)
+        await BufferedConsumer.run(consumer, maxBatch: store.configuration.maxBatch, logger: logger, onCommit: onCommit, lag: lag) { records in
             await self.write(records)
         }
     }
@@ -217,8 +227,14 @@ public final class RecentEventsSink: Service, Sendable {
             } catch {
                 SinkMetrics.redisErrors.increment()
                 guard case .retry(let delay) = retry.failed(.needsOperator, jitter: .random(in: 0..<1)) else { return false }
+                // Shutting down while Redis fails: give up instead of retrying for ever. Nothing
+                // is committed, so the next start reads these records again (writes are idempotent).
+                if Task.isShuttingDownGracefully {
+                    logger.warning("shutting down with \(records.count) recent events not written to Redis; they are read again at the next start: \(error)")
+                    return false
+                }
                 logger.warning("writing \(records.count) recent events failed (attempt \(retry.attempts)), retrying in \(delay): \(error)")
-                do { try await Task.sleep(for: delay) } catch { return false }
+                do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) } } catch { return false }
             }
         }
     }
@@ -229,21 +245,35 @@ public final class RecentEventsSink: Service, Sendable {
 /// commits the records' offsets once `handle` returns true. Graceful shutdown stops reading,
 /// writes and commits the rest, then leaves the group.
 enum BufferedConsumer {
+    /// Lag reporting: the group's gauges and how often they are refreshed.
+    struct Lag: Sendable {
+        var gauges: ConsumerLagGauges
+        var interval: Duration
+    }
+
     static func run(
         _ consumer: KafkaConsumer, maxBatch: Int, logger: Logger,
         onCommit: (@Sendable ([KafkaTopicPartitionOffset]) -> Void)? = nil,
+        lag: Lag? = nil,
         handle: @escaping @Sendable ([KafkaMessage]) async -> Bool
     ) async {
         let buffer = RecordBuffer(capacity: maxBatch * 4)
+        let lagState = GroupLagState()
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
                     try await cancelWhenGracefulShutdown {
                         for try await event in consumer.events {
                             switch event {
-                            case .message(let record): await buffer.append(record)
-                            case .revoked(let partitions): buffer.drop(Set(partitions))
-                            case .assigned: break
+                            case .message(let record):
+                                if lag != nil { lagState.read(record) }
+                                await buffer.append(record)
+                            case .revoked(let partitions):
+                                buffer.drop(Set(partitions))
+                                lagState.dropped(Set(partitions))
+                                for partition in lagState.revoked(partitions) { lag?.gauges.remove(partition) }
+                            case .assigned(let partitions):
+                                lagState.assigned(partitions)
                             }
                         }
                     }
@@ -260,12 +290,45 @@ enum BufferedConsumer {
                     let offsets = next.map { KafkaTopicPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) }
                     do {
                         try await consumer.commit(offsets)
+                        lagState.committed(records)
                         onCommit?(offsets)
                     } catch { logger.debug("commit failed (harmless after a revoke): \(error)") }
                 }
             }
+            if let lag {
+                group.addTask {
+                    await reportLag(consumer, state: lagState, lag: lag, until: buffer)
+                }
+            }
+        }
+        if let lag {
+            for partition in lagState.revoked(lagState.assignedPartitions) { lag.gauges.remove(partition) }
         }
         await consumer.close()
+    }
+
+    /// Refreshes the lag gauges every `lag.interval` until the consumer loop ends.
+    private static func reportLag(_ consumer: KafkaConsumer, state: GroupLagState, lag: Lag, until buffer: RecordBuffer) async {
+        var last = ContinuousClock.now - lag.interval
+        while !buffer.isClosed {
+            if ContinuousClock.now - last >= lag.interval {
+                last = .now
+                let partitions = state.assignedPartitions
+                if !partitions.isEmpty {
+                    let committed = (try? await consumer.committed(partitions, timeout: .seconds(2))) ?? [:]
+                    for partition in partitions {
+                        var records: Int64? = nil
+                        if let (low, high) = try? await consumer.watermarks(topic: partition.topic, partition: partition.partition, timeout: .seconds(2)) {
+                            // No commit yet: the group starts at the earliest offset of the log.
+                            records = max(0, high - max(committed[partition] ?? low, low))
+                        }
+                        let measured = state.measure(partition, now: Date().timeIntervalSince1970, records: records)
+                        lag.gauges.record(partition, records: records, seconds: measured.seconds, lastCommittedTimestampMilliseconds: measured.lastCommitted)
+                    }
+                }
+            }
+            do { try await Task.sleep(for: .milliseconds(100)) } catch { return }
+        }
     }
 }
 
@@ -308,6 +371,9 @@ final class RecordBuffer: Sendable {
     func drop(_ partitions: Set<KafkaTopicPartition>) {
         state.withLock { $0.records.removeAll { partitions.contains(KafkaTopicPartition(topic: $0.topic, partition: $0.partition)) } }
     }
+
+    /// Closed: the consumer loop is over (what is left is being written).
+    var isClosed: Bool { state.withLock { $0.closed } }
 
     func close() {
         let (reader, writer) = state.withLock { state in

@@ -20,6 +20,10 @@ public struct AuditSinkConfiguration: Sendable, Hashable {
     public var retry = RetryPolicy()
     /// How often the lag gauges are refreshed. Default 5 s.
     public var lagInterval: Duration = .seconds(5)
+    /// Whether each stored row is put on its tenant's hash chain (`chain_seq`, `chain_hash`; see
+    /// the `AuditIntegrity` module). Default true. Off, rows are stored with `chain_seq` 0 and
+    /// `auditpipe verify` reports them as not on the chain; it exists to measure the chain's cost.
+    public var hashChain: Bool = true
 
     /// Creates a configuration with the defaults documented on each field.
     public init() {}
@@ -49,6 +53,8 @@ public struct ClickHouseTables: Sendable, Hashable {
     public var ranges: String = "auditpipe_sink_ranges"
     /// Which migrations ran. Default `auditpipe_schema_migrations`.
     public var migrations: String = "auditpipe_schema_migrations"
+    /// The signed checkpoints of the tenants' hash chains. Default `auditpipe_chain_checkpoints`.
+    public var checkpoints: String = "auditpipe_chain_checkpoints"
     /// The table engine of the events table. Default ``Engine/mergeTree``.
     public var engine: Engine = .mergeTree
     /// `non_replicated_deduplication_window` (or `replicated_deduplication_window`): how many
@@ -72,7 +78,7 @@ public struct ClickHouseTables: Sendable, Hashable {
     public init() {}
 
     func validate() throws(AuditSinkError) {
-        for (field, name) in [("events", events), ("ranges", ranges), ("migrations", migrations)] where !isIdentifier(name) {
+        for (field, name) in [("events", events), ("ranges", ranges), ("migrations", migrations), ("checkpoints", checkpoints)] where !isIdentifier(name) {
             throw .configuration("ClickHouseTables.\(field)", "must be a ClickHouse identifier [A-Za-z_][A-Za-z0-9_]* (got \"\(name)\")")
         }
         if deduplicationWindowBlocks < 1 {

@@ -10,10 +10,11 @@ import Metrics
 /// | `auditpipe_sink_duplicates_dropped_total` | counter | `group` |
 /// | `auditpipe_sink_clickhouse_errors_total` | counter | `group`, `code` (ClickHouse code or `network`/`timeout`) |
 /// | `auditpipe_sink_dead_letters_total` | counter | `stage` |
-/// | `auditpipe_consumer_lag_records` | gauge | `group`, `topic`, `partition` |
-/// | `auditpipe_consumer_lag_seconds` | gauge | `group`, `topic`, `partition` (now minus the Kafka timestamp of the oldest record not yet committed; 0 when caught up) |
+/// | `auditpipe_consumer_lag_records` | gauge | `group`, `topic`, `partition` (``ConsumerLagGauges``) |
+/// | `auditpipe_consumer_lag_seconds` | gauge | `group`, `topic`, `partition` (see ``PartitionLagTracker``) |
+/// | `auditpipe_consumer_last_committed_timestamp_seconds` | gauge | `group`, `topic`, `partition` |
 /// | `auditpipe_recent_events_written_total` | counter | - |
-/// | `auditpipe_recent_redis_errors_total` | counter | - |
+/// | `auditpipe_recent_redis_errors_total` | counter | `operation` (`write`: the recent-events sink, `read`: RecentEvents) |
 struct SinkMetrics: Sendable {
     let group: String
     let batchRows: Recorder
@@ -38,12 +39,9 @@ struct SinkMetrics: Sendable {
         Counter(label: "auditpipe_sink_dead_letters_total", dimensions: [("stage", stage)]).increment()
     }
 
-    func lag(topic: String, partition: Int32, records: Int64?, seconds: Double?) {
-        let dimensions = [("group", group), ("topic", topic), ("partition", String(partition))]
-        if let records { Gauge(label: "auditpipe_consumer_lag_records", dimensions: dimensions).record(Double(records)) }
-        if let seconds { Gauge(label: "auditpipe_consumer_lag_seconds", dimensions: dimensions).record(seconds) }
-    }
+    var lag: ConsumerLagGauges { ConsumerLagGauges(group: group) }
 
     static let recentWritten = Counter(label: "auditpipe_recent_events_written_total")
-    static let redisErrors = Counter(label: "auditpipe_recent_redis_errors_total")
+    static let redisErrors = Counter(label: "auditpipe_recent_redis_errors_total", dimensions: [("operation", "write")])
+    static let redisReadErrors = Counter(label: "auditpipe_recent_redis_errors_total", dimensions: [("operation", "read")])
 }

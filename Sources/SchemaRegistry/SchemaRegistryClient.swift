@@ -73,6 +73,18 @@ package struct CompatibilityResult: Sendable, Hashable {
     package var messages: [String]
 }
 
+/// What the client's cache did for one schema lookup (for the `auditpipe_registry_cache_total`
+/// metric).
+package enum SchemaCacheResult: String, Sendable, Hashable, CaseIterable {
+    /// Answered from the cache.
+    case hit
+    /// Fetched from the registry (not cached, or a `latest` older than its TTL).
+    case miss
+    /// The registry was unreachable and a previously fetched, possibly outdated, `latest` was
+    /// served (that lookup also counted as a ``miss``: the registry was asked first).
+    case stale
+}
+
 /// A client of the Confluent Schema Registry REST API (Confluent's registry, or the one auditpipe
 /// serves), over AsyncHTTPClient, with a cache.
 ///
@@ -100,14 +112,21 @@ package final class SchemaRegistryClient: Sendable {
     private let logger: Logger
     private let cache = Mutex(Cache())
     private let baseURL: String
+    private let cacheObserver: (@Sendable (SchemaCacheResult) -> Void)?
 
     /// Creates a client. It does not own `httpClient` (default: the shared client).
+    /// `cacheObserver` sees the outcome of every cached lookup (`schema(id:)` and
+    /// `schema(subject:version:)`), e.g. to count cache hits.
     /// - Throws: when the configuration is invalid.
-    package init(configuration: SchemaRegistryClientConfiguration, httpClient: HTTPClient = .shared, logger: Logger) throws(SchemaRegistryError) {
+    package init(
+        configuration: SchemaRegistryClientConfiguration, httpClient: HTTPClient = .shared, logger: Logger,
+        cacheObserver: (@Sendable (SchemaCacheResult) -> Void)? = nil
+    ) throws(SchemaRegistryError) {
         try configuration.validate()
         self.configuration = configuration
         self.httpClient = httpClient
         self.logger = logger
+        self.cacheObserver = cacheObserver
         var base = configuration.baseURL
         while base.hasSuffix("/") { base.removeLast() }
         self.baseURL = base
@@ -126,7 +145,11 @@ package final class SchemaRegistryClient: Sendable {
 
     /// The schema with global id `id` (`GET /schemas/ids/{id}`), cached for ever.
     package func schema(id: Int32) async throws(SchemaRegistryError) -> AvroSchema {
-        if let cached = cache.withLock({ $0.byID[id] }) { return cached }
+        if let cached = cache.withLock({ $0.byID[id] }) {
+            cacheObserver?(.hit)
+            return cached
+        }
+        cacheObserver?(.miss)
         struct Reply: Decodable {
             var schema: String
             var schemaType: String?
@@ -147,21 +170,28 @@ package final class SchemaRegistryClient: Sendable {
     package func schema(subject: String, version: SchemaVersionSelector) async throws(SchemaRegistryError) -> RegisteredSchema {
         switch version {
         case .number(let number):
-            if let cached = cache.withLock({ $0.byVersion[SubjectVersion(subject: subject, version: number)] }) { return cached }
+            if let cached = cache.withLock({ $0.byVersion[SubjectVersion(subject: subject, version: number)] }) {
+                cacheObserver?(.hit)
+                return cached
+            }
+            cacheObserver?(.miss)
             let fetched = try await fetchVersion(subject: subject, version: version)
             cache.withLock { $0.byVersion[SubjectVersion(subject: subject, version: number)] = fetched }
             return fetched
         case .latest:
             let cached = cache.withLock { $0.latest[subject] }
             if let cached, ContinuousClock.now - cached.fetched < configuration.latestTTL {
+                cacheObserver?(.hit)
                 return cached.schema
             }
+            cacheObserver?(.miss)
             do {
                 let fetched = try await fetchVersion(subject: subject, version: .latest)
                 cache.withLock { $0.latest[subject] = (fetched, .now) }
                 return fetched
             } catch where error.isRetriable {
                 if let cached {
+                    cacheObserver?(.stale)
                     logger.warning(
                         "schema registry unavailable; serving the cached latest schema",
                         metadata: ["subject": "\(subject)", "id": "\(cached.schema.id)", "version": "\(cached.schema.version)", "error": "\(error.message)"]

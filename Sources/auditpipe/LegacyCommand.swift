@@ -6,9 +6,29 @@ import LegacyMapping
 struct LegacyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "legacy",
-        abstract: "Offline tools for legacy-producer mapping rules (Deploy/legacy-rules.yaml).",
-        subcommands: [LegacyCheckCommand.self, LegacyTestCommand.self]
+        abstract: "Legacy producers: check and test mapping rules offline (Deploy/legacy-rules.yaml), and the conformance report.",
+        subcommands: [LegacyCheckCommand.self, LegacyTestCommand.self, LegacyReportCommand.self]
     )
+}
+
+/// `auditpipe legacy report`: the server's conformance view per legacy source.
+struct LegacyReportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Print the conformance report of a running server: per legacy source, events accepted and quarantined, and the top failing fields and rules.",
+        discussion: """
+            Counts since the server started (the same counts are on /metrics as \
+            auditpipe_legacy_events_total and auditpipe_legacy_failures_total). Each quarantined \
+            event, with its original bytes and reasons, is in the quarantine topic.
+            """
+    )
+
+    @Option(help: "The server's HTTP address, host:port. [env: AUDITPIPE_HTTP_ADDR, default 127.0.0.1:8080]")
+    var http: String?
+
+    func run() async throws {
+        print(try await ServerHTTP.get("/v1/legacy/report", address: ServerHTTP.address(http)), terminator: "")
+    }
 }
 
 /// `auditpipe legacy check --rules FILE`: validates a rule file as the server does at start-up.

@@ -15,6 +15,11 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Stops gracefully on SIGTERM or SIGINT: the gRPC server stops taking new RPCs and \
             answers the ones in flight, then the pipeline flushes and commits what it has written.
+
+            Settings come from flags, then AUDITPIPE_* variables, then the YAML file of --config \
+            (or AUDITPIPE_CONFIG), then defaults; docs/configuration.md lists every key. An \
+            invalid configuration stops the server before it starts (exit status 78) with one \
+            line per problem naming the key; `auditpipe config check FILE` runs the same checks.
             """
     )
 
@@ -87,69 +92,59 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. [env: AUDITPIPE_LOG_LEVEL, default info]")
     var logLevel: String?
 
+    @Option(name: .customLong("config"), help: "YAML configuration file; flags and AUDITPIPE_* variables override it (docs/configuration.md). [env: AUDITPIPE_CONFIG]")
+    var configFile: String?
+
+    /// The flags given, by configuration key (see `ConfigurationKeys`).
+    var flagSettings: [String: String] {
+        var flags: [String: String] = [:]
+        func set(_ key: String, _ value: String?) { if let value { flags[key] = value } }
+        set("grpc.address", grpcAddress)
+        set("http.address", httpAddress)
+        set("kafka.brokers", kafkaBrokers)
+        set("kafka.events_topic", eventsTopic)
+        set("kafka.dead_letter_topic", deadLetterTopic)
+        set("kafka.quarantine_topic", quarantineTopic)
+        set("kafka.produce_timeout_ms", produceTimeoutMilliseconds.map(String.init))
+        set("clickhouse.url", clickHouseURL)
+        set("clickhouse.user", clickHouseUser)
+        set("clickhouse.password", clickHousePassword)
+        set("clickhouse.database", clickHouseDatabase)
+        set("redis.url", redisURL)
+        set("schema_registry.url", schemaRegistryURL)
+        set("schema_registry.topic", registryTopic)
+        set("schema_registry.version", schemaVersion.map(String.init))
+        set("sink.group", sinkGroup)
+        set("legacy.rules", legacyRules)
+        set("legacy.bridges", legacyBridges)
+        set("auth.config", authConfig)
+        set("grpc.tls.certificate", tlsCertificate)
+        set("grpc.tls.private_key", tlsKey)
+        set("grpc.tls.client_ca", tlsClientCA)
+        set("log.level", logLevel)
+        return flags
+    }
+
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        func setting(_ flag: String?, _ variable: String) -> String? {
-            if let flag { return flag }
-            if let value = environment[variable], !value.isEmpty { return value }
-            return nil
+        // Flags > AUDITPIPE_* variables > the configuration file > defaults, validated before
+        // anything starts; every problem names its key.
+        let loaded: LoadedConfiguration
+        do {
+            loaded = try ConfigurationLoader.load(file: configFile, environment: ProcessInfo.processInfo.environment, flags: flagSettings)
+        } catch {
+            FileHandle.standardError.write(Data("auditpipe: the configuration is invalid:\n\(error.description)\n".utf8))
+            throw ExitCode(78)  // EX_CONFIG
         }
-
-        func integer(_ flag: Int?, _ variable: String, flag name: String) throws -> Int? {
-            if let flag { return flag }
-            guard let text = environment[variable], !text.isEmpty else { return nil }
-            guard let value = Int(text) else { throw ValidationError("invalid \(name) / \(variable) `\(text)`: expected a whole number") }
-            return value
-        }
-
-        var configuration = AuditPipeConfiguration()
-        if let value = setting(grpcAddress, "AUDITPIPE_GRPC_ADDR") {
-            configuration.grpcAddress = try HostAndPort(parsing: value, setting: "--grpc-addr / AUDITPIPE_GRPC_ADDR")
-        }
-        if let value = setting(httpAddress, "AUDITPIPE_HTTP_ADDR") {
-            configuration.httpAddress = try HostAndPort(parsing: value, setting: "--http-addr / AUDITPIPE_HTTP_ADDR")
-        }
-        configuration.kafkaBrokers = setting(kafkaBrokers, "AUDITPIPE_KAFKA_BROKERS") ?? configuration.kafkaBrokers
-        configuration.clickHouseURL = setting(clickHouseURL, "AUDITPIPE_CLICKHOUSE_URL") ?? configuration.clickHouseURL
-        configuration.clickHouseUser = setting(clickHouseUser, "AUDITPIPE_CLICKHOUSE_USER") ?? configuration.clickHouseUser
-        configuration.clickHousePassword = setting(clickHousePassword, "AUDITPIPE_CLICKHOUSE_PASSWORD") ?? configuration.clickHousePassword
-        configuration.redisURL = setting(redisURL, "AUDITPIPE_REDIS_URL") ?? configuration.redisURL
-        configuration.clickHouseDatabase = setting(clickHouseDatabase, "AUDITPIPE_CLICKHOUSE_DATABASE") ?? configuration.clickHouseDatabase
-        configuration.authConfigPath = setting(authConfig, "AUDITPIPE_AUTH_CONFIG")
-        configuration.tlsCertificatePath = setting(tlsCertificate, "AUDITPIPE_TLS_CERT")
-        configuration.tlsPrivateKeyPath = setting(tlsKey, "AUDITPIPE_TLS_KEY")
-        configuration.tlsClientCAPath = setting(tlsClientCA, "AUDITPIPE_TLS_CLIENT_CA")
-        configuration.cursorKey = setting(nil, "AUDITPIPE_CURSOR_KEY")
-        configuration.deadLetterTopic = setting(deadLetterTopic, "AUDITPIPE_DLQ_TOPIC") ?? configuration.deadLetterTopic
-        configuration.sinkGroup = setting(sinkGroup, "AUDITPIPE_SINK_GROUP") ?? configuration.sinkGroup
-        configuration.legacyRulesPath = setting(legacyRules, "AUDITPIPE_LEGACY_RULES")
-        configuration.quarantineTopic = setting(quarantineTopic, "AUDITPIPE_QUARANTINE_TOPIC") ?? configuration.quarantineTopic
-        if let bridges = setting(legacyBridges, "AUDITPIPE_LEGACY_BRIDGES") {
-            for pair in bridges.split(separator: ",") {
-                let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-                guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                    throw ValidationError("invalid --legacy-bridges / AUDITPIPE_LEGACY_BRIDGES entry `\(pair)`: write source=topic")
-                }
-                configuration.legacyBridges[parts[0]] = parts[1]
-            }
-        }
-        configuration.eventsTopic = setting(eventsTopic, "AUDITPIPE_EVENTS_TOPIC") ?? configuration.eventsTopic
-        configuration.schemaRegistryURL = setting(schemaRegistryURL, "AUDITPIPE_SCHEMA_REGISTRY_URL") ?? configuration.schemaRegistryURL
-        configuration.registryTopic = setting(registryTopic, "AUDITPIPE_REGISTRY_TOPIC") ?? configuration.registryTopic
-        configuration.schemaVersion = try integer(schemaVersion, "AUDITPIPE_SCHEMA_VERSION", flag: "--schema-version") ?? configuration.schemaVersion
-        configuration.produceTimeoutMilliseconds =
-            try integer(produceTimeoutMilliseconds, "AUDITPIPE_PRODUCE_TIMEOUT_MS", flag: "--produce-timeout-ms") ?? configuration.produceTimeoutMilliseconds
-
-        let levelName = setting(logLevel, "AUDITPIPE_LOG_LEVEL") ?? "info"
-        guard let level = Logger.Level(rawValue: levelName) else {
-            throw ValidationError("invalid --log-level / AUDITPIPE_LOG_LEVEL `\(levelName)`: use trace, debug, info, notice, warning, error or critical")
-        }
+        let configuration = loaded.configuration
+        let level = loaded.logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "auditpipe")
+        for warning in loaded.warnings { logger.warning("\(warning)") }
+        if let file = loaded.file { logger.info("configuration loaded", metadata: ["file": "\(file)"]) }
 
         let metrics = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))

@@ -61,6 +61,9 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .customLong("api-key-env"), help: "The environment variable holding the API key, sent as a bearer token on gRPC and HTTP when set.")
     var apiKeyEnvironmentVariable = "AUDITPIPE_API_KEY"
 
+    @Flag(name: .customLong("check-recent"), help: "Also wait until RecentEvents shows the busiest user's acknowledged events (up to 100), and fail if it does not within the settle timeout.")
+    var checkRecent = false
+
     @Flag(name: .customLong("skip-verify"), help: "Do not read the stored events back (for a server without ComplianceReport / RecentEvents). The run then proves nothing about storage.")
     var skipVerify = false
 
@@ -86,6 +89,7 @@ struct SimulateCommand: AsyncParsableCommand {
         configuration.tenantCount = tenants
         configuration.seed = seed ?? UInt64.random(in: 1...999_999, using: &random)
         configuration.verify = !skipVerify
+        configuration.checkRecent = checkRecent
         if let key = environment[apiKeyEnvironmentVariable], !key.isEmpty {
             configuration.apiKey = key
         }

@@ -28,6 +28,10 @@ struct ReadSideTestService: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         return .init()
     }
 
+    func verify(request: Auditpipe_V1_VerifyRequest, context: ServerContext) async throws -> Auditpipe_V1_VerifyResponse {
+        throw RPCError(code: .unimplemented, message: "Verify is not part of this test")
+    }
+
     func recentEvents(request: Auditpipe_V1_RecentEventsRequest, context: ServerContext) async throws -> Auditpipe_V1_RecentEventsResponse {
         _ = try Principal.required().resolveTenant(request.tenantID, role: .recentEvents)
         return .init()

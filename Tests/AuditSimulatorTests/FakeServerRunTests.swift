@@ -238,6 +238,10 @@ struct FakeAuditService: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         .with { $0.results = request.events.map(result) }
     }
 
+    func verify(request: Auditpipe_V1_VerifyRequest, context: ServerContext) async throws -> Auditpipe_V1_VerifyResponse {
+        throw RPCError(code: .unimplemented, message: "Verify is not part of this test")
+    }
+
     func recentEvents(request: Auditpipe_V1_RecentEventsRequest, context: ServerContext) async throws -> Auditpipe_V1_RecentEventsResponse {
         store.countRecent()
         let rows = store.rows { $0.tenantID == request.tenantID && $0.actorID == request.actorID }.sorted { $0.timestampMs < $1.timestampMs }

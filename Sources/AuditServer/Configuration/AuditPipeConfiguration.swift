@@ -66,6 +66,39 @@ public struct AuditPipeConfiguration: Sendable {
     /// with the same event_id rather than wait minutes.
     public var produceTimeoutMilliseconds: Int = 10_000
 
+    /// The ClickHouse sink cuts a batch at this many rows (`sink.batch_max_rows`,
+    /// `AUDITPIPE_SINK_BATCH_MAX_ROWS`). Default 10,000.
+    public var sinkBatchMaxRows: Int = 10_000
+    /// ... or when its oldest record has waited this long (`sink.batch_max_delay_ms`,
+    /// `AUDITPIPE_SINK_BATCH_MAX_DELAY_MS`). Default 1,000 ms.
+    public var sinkBatchMaxDelayMilliseconds: Int = 1_000
+    /// How often the consumer-lag gauges of the sink and recent-events groups are refreshed
+    /// (`sink.lag_interval_ms`, `AUDITPIPE_LAG_INTERVAL_MS`). Default 5,000 ms.
+    public var lagIntervalMilliseconds: Int = 5_000
+
+    /// Whether the sink puts every stored row on its tenant's hash chain
+    /// (`integrity.hash_chain`, `AUDITPIPE_HASH_CHAIN`). Default true; off only to measure its cost.
+    public var hashChain: Bool = true
+    /// The file holding the Ed25519 seed that signs chain checkpoints
+    /// (`integrity.checkpoint_key_file`, `AUDITPIPE_CHECKPOINT_KEY_FILE`; make one with
+    /// `auditpipe verify keygen`). Unset: no checkpoints are signed.
+    public var checkpointKeyFile: String?
+    /// Public keys (hex or base64) that the `Verify` RPC trusts besides the signing key's own,
+    /// e.g. keys rotated out (`integrity.public_keys`, `AUDITPIPE_CHECKPOINT_PUBLIC_KEYS`, comma-separated).
+    public var checkpointPublicKeys: [String] = []
+    /// An advanced chain is signed at least this often (`integrity.checkpoint_interval_ms`,
+    /// `AUDITPIPE_CHECKPOINT_INTERVAL_MS`). Default 60,000 ms.
+    public var checkpointIntervalMilliseconds: Int = 60_000
+    /// ... and once it advanced this many events (`integrity.checkpoint_every_events`,
+    /// `AUDITPIPE_CHECKPOINT_EVERY_EVENTS`). Default 10,000.
+    public var checkpointEveryEvents: Int = 10_000
+    /// The Kafka topic checkpoints are published to (`integrity.checkpoint_topic`,
+    /// `AUDITPIPE_CHECKPOINT_TOPIC`). Default `auditpipe.checkpoints`; empty publishes none.
+    public var checkpointTopic: String = "auditpipe.checkpoints"
+    /// A directory receiving one JSON file per checkpoint for an external witness
+    /// (`integrity.checkpoint_export_dir`, `AUDITPIPE_CHECKPOINT_EXPORT_DIR`). Unset: none.
+    public var checkpointExportDirectory: String?
+
     /// The bootstrap servers as a list.
     public var kafkaBootstrapServers: [String] {
         kafkaBrokers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -95,6 +128,12 @@ public struct AuditPipeConfiguration: Sendable {
         }
         if let schemaVersion, schemaVersion < 1 {
             throw ConfigurationError(setting: "AUDITPIPE_SCHEMA_VERSION", problem: "\(schemaVersion) is not a version; versions start at 1 (leave it unset for the latest)")
+        }
+        if checkpointIntervalMilliseconds < 1 || checkpointEveryEvents < 1 {
+            throw ConfigurationError(
+                setting: "AUDITPIPE_CHECKPOINT_INTERVAL_MS / AUDITPIPE_CHECKPOINT_EVERY_EVENTS",
+                problem: "checkpoints need a positive interval and a positive number of events"
+            )
         }
         if grpcAddress == httpAddress, grpcAddress.port != 0 {
             throw ConfigurationError(

@@ -1,10 +1,38 @@
 import AuditAuth
 import AuditEvents
 import AuditIngest
+import AuditIntegrity
+import AuditSink
 import AuditPipeProto
 import AuditQuery
+import Foundation
 import GRPCCore
 import SwiftProtobuf
+
+extension Auditpipe_V1_VerifyResponse {
+    /// The response for a verification report.
+    init(_ report: ChainVerificationReport) {
+        self.init()
+        tenantID = report.tenantID
+        intact = report.isIntact
+        startSequence = report.startSequence
+        lastVerifiedSequence = report.lastVerifiedSequence
+        lastVerifiedHash = Data(report.lastVerifiedHash.bytes)
+        verifiedRows = UInt64(report.verifiedRows)
+        verifiedCheckpoints = UInt64(report.verifiedCheckpoints)
+        guard let problem = report.problem else { return }
+        problemSequence = problem.sequence
+        problemDescription = problem.description
+        switch problem {
+        case .modifiedRow: self.problem = .modifiedRow
+        case .missingRows: self.problem = .missingRows
+        case .insertedRow: self.problem = .insertedRow
+        case .reorderedRows: self.problem = .reorderedRows
+        case .badCheckpointSignature: self.problem = .badCheckpointSignature
+        case .checkpointMismatch: self.problem = .checkpointMismatch
+        }
+    }
+}
 
 /// `auditpipe.v1.AuditService`: the gRPC face of ingest and of the read side.
 struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
@@ -21,6 +49,8 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
     var maxInFlightPerStream = 1024
     /// The largest IngestBatch, in events.
     var maxBatchEvents = 10_000
+    /// Verifies tenants' hash chains; nil when no ClickHouse or no checkpoint key is configured.
+    var chainAuditor: ChainAuditor? = nil
 
     func ingest(
         request: RPCAsyncSequence<Auditpipe_V1_IngestRequest, any Error>,
@@ -108,6 +138,46 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         for try await chunk in reports.run(statement) {
             try await response.write(chunk)
         }
+    }
+
+    func verify(
+        request: Auditpipe_V1_VerifyRequest,
+        context: ServerContext
+    ) async throws -> Auditpipe_V1_VerifyResponse {
+        let tenant = try caller().resolveTenant(request.tenantID, role: .reports)
+        let bySequence = request.fromSeq != 0 || request.toSeq != 0
+        let byTime = request.fromMs != 0 || request.toMs != 0
+        let range: ChainRange
+        switch (bySequence, byTime) {
+        case (true, true):
+            throw RPCError(code: .invalidArgument, message: "from_seq/to_seq and from_ms/to_ms: give a sequence range or a time range, not both")
+        case (true, false):
+            let upper = request.toSeq == 0 ? UInt64(Int64.max) : request.toSeq
+            guard max(request.fromSeq, 1) <= upper else {
+                throw RPCError(code: .invalidArgument, message: "from_seq: \(request.fromSeq) is after to_seq \(request.toSeq)")
+            }
+            range = .sequences(max(request.fromSeq, 1)...upper)
+        case (false, true):
+            guard request.fromMs < request.toMs else {
+                throw RPCError(code: .invalidArgument, message: "to_ms: must be after from_ms; the range is [from_ms, to_ms)")
+            }
+            range = .times(request.fromMs...(request.toMs - 1))
+        case (false, false):
+            range = .all
+        }
+        guard let chainAuditor else {
+            throw RPCError(
+                code: .unavailable,
+                message: "Verify needs ClickHouse and a checkpoint key: start the server with AUDITPIPE_CLICKHOUSE_URL and AUDITPIPE_CHECKPOINT_KEY_FILE (or AUDITPIPE_CHECKPOINT_PUBLIC_KEYS)"
+            )
+        }
+        let report: ChainVerificationReport
+        do {
+            report = try await chainAuditor.verify(tenantID: tenant, range: range)
+        } catch {
+            throw RPCError(code: .unavailable, message: "verification could not read ClickHouse, retry later: \(error)")
+        }
+        return Auditpipe_V1_VerifyResponse(report)
     }
 
     /// The authenticated caller; in development mode (no authentication configured) an

@@ -1,5 +1,6 @@
 package import AuditIngest
 package import KafkaClient
+import Metrics
 
 /// The audit topic behind an idempotent, acks=all `KafkaProducer`.
 package struct KafkaEventLog: DurableEventLog {
@@ -12,9 +13,25 @@ package struct KafkaEventLog: DurableEventLog {
     }
 
     package func append(_ record: EventRecord) async throws -> RecordPosition {
-        let report = try await producer.send(
-            KafkaOutgoingMessage(topic: topic, key: record.key, value: record.value, headers: record.headers)
-        )
+        let report: KafkaDeliveryReport
+        do {
+            report = try await producer.send(
+                KafkaOutgoingMessage(topic: topic, key: record.key, value: record.value, headers: record.headers)
+            )
+        } catch {
+            Counter(label: "auditpipe_kafka_produce_errors_total", dimensions: [("reason", Self.reason(of: error))]).increment()
+            throw error
+        }
         return RecordPosition(partition: report.partition, offset: report.offset)
+    }
+
+    /// The `reason` label: librdkafka's error name in lower case without the leading
+    /// underscore (`msg_timed_out`, `all_brokers_down`, `not_enough_replicas`, ...), or
+    /// `other` for an error that is not a ``KafkaError``.
+    package static func reason(of error: any Error) -> String {
+        guard let kafka = error as? KafkaError else { return "other" }
+        var name = kafka.code.name.lowercased()
+        while name.hasPrefix("_") { name.removeFirst() }
+        return name.isEmpty ? "code_\(kafka.code.rawValue)" : name
     }
 }

@@ -26,6 +26,10 @@ package struct SimulationConfiguration: Sendable {
     /// Compare acknowledged with stored events and print the read-side reports (compliance
     /// report, recent events). Off only for servers without a read side.
     package var verify = true
+    /// After the storage check, wait until RecentEvents shows the busiest user's newest events
+    /// (as many as were acknowledged, up to 100) and fail the run if it does not within
+    /// `settleTimeout`: proves the Redis path caught up (e.g. after a Redis outage).
+    package var checkRecent = false
     /// Print the tables and reports on stdout. Off for callers that print their own summary (a
     /// chaos scenario prints one `DeliveryTally` line); the progress line on stderr stays.
     package var printReports = true

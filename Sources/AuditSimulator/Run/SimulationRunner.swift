@@ -103,6 +103,9 @@ package final class SimulationRunner: Sendable {
         // 4. Read-side reports.
         await printComplianceReport(connections, tenants: Set(config.tenants).union(sent.tenants).subtracting([SimulationTally.unknownTenant]).sorted(), failures: &readFailures)
         await printRecentEvents(connections, tally: sent, failures: &readFailures)
+        if config.checkRecent {
+            await checkRecentEventsCaughtUp(connections, tally: sent, failures: &readFailures)
+        }
 
         // 5. Verdict.
         var exitCode: Int32 = 0
@@ -111,7 +114,9 @@ package final class SimulationRunner: Sendable {
         if let stored {
             let deliveries = DeliveryCheck.compare(sent, stored: stored)
             let deadLettersAfter = await deadLetters(connections)
-            let deadLettered = deadLettersAfter.map { $0 - (deadLettersBefore ?? 0) }
+            // A server restarted during the run starts its counters at zero again: then the
+            // difference means nothing and the count is shown as unknown.
+            let deadLettered = deadLettersAfter.flatMap { after in after >= (deadLettersBefore ?? 0) ? after - (deadLettersBefore ?? 0) : nil }
             let summary = DeliveryTally(deliveries, deadLettered: deadLettered, quarantined: sent.totals.quarantined)
             delivery = summary
             tenantDeliveries = deliveries
@@ -310,6 +315,9 @@ package final class SimulationRunner: Sendable {
         let acknowledged = tally.acknowledgedCount
         var counts: [String: Int] = [:]
         while true {
+            // The read side may itself be recovering (ClickHouse restarting): keep asking until
+            // the settle timeout, and fail with the last error only then.
+            var readError: (any Error)?
             for tenant in tenants where (tally.acknowledged[tenant]?.count ?? 0) > (counts[tenant] ?? 0) || counts[tenant] == nil {
                 guard !(tally.actors[tenant] ?? []).isEmpty else { counts[tenant] = 0; continue }
                 var aggregate = request(tenant)
@@ -317,14 +325,18 @@ package final class SimulationRunner: Sendable {
                 do {
                     counts[tenant] = Int(try await connections.aggregate(aggregate).reduce(0) { $0 + $1.count })
                 } catch {
-                    endProgressLine(nil)
-                    return .failure(ReadError(message: "\(error)"))
+                    readError = error
+                    break
                 }
+            }
+            if let readError, seconds(since: start) >= configuration.settleTimeout {
+                endProgressLine(nil)
+                return .failure(ReadError(message: "\(readError)"))
             }
             let stored = counts.values.reduce(0, +)
             let elapsed = seconds(since: start)
             progressLine(SimulationText.settling(stored: stored, acknowledged: acknowledged, elapsed: elapsed, timeout: configuration.settleTimeout, lagSeconds: lag.withLock { $0 }))
-            let done = tenants.allSatisfy { (counts[$0] ?? 0) >= (tally.acknowledged[$0]?.count ?? 0) }
+            let done = readError == nil && tenants.allSatisfy { (counts[$0] ?? 0) >= (tally.acknowledged[$0]?.count ?? 0) }
             if done || elapsed >= configuration.settleTimeout { break }
             let lagNow = await currentLag(connections)
             lag.withLock { $0 = lagNow }
@@ -392,6 +404,37 @@ package final class SimulationRunner: Sendable {
         }
     }
 
+    /// Polls RecentEvents for the busiest user of the first tenant until it shows as many of the
+    /// user's events as were acknowledged (up to the 100 Redis keeps), or the settle timeout.
+    private func checkRecentEventsCaughtUp(_ connections: ServerConnections, tally: SimulationTally, failures: inout [String]) async {
+        let tenants = tally.tenants.filter { $0 != SimulationTally.unknownTenant }
+        guard let tenant = tenants.contains("acme") ? "acme" : tenants.first, let actor = tally.busiestActor(tenant: tenant) else {
+            Swift.print("recent events: nothing acknowledged to check")
+            return
+        }
+        let expected = min(100, tally.acknowledgedByActor[.init(tenant: tenant, actor: actor)] ?? 0)
+        let start = clock.now
+        var shown = 0
+        var lastError: String?
+        while true {
+            do {
+                shown = try await connections.recentEvents(tenant: tenant, actor: actor, limit: 100).count
+                lastError = nil
+            } catch {
+                lastError = "\(error)"
+            }
+            if shown >= expected || seconds(since: start) >= configuration.settleTimeout { break }
+            try? await Task.sleep(for: .seconds(1))
+        }
+        let waited = String(format: "%.1f", seconds(since: start))
+        if shown >= expected {
+            Swift.print("recent events: \(tenant)/\(actor) shows \(shown) of \(expected) expected, caught up after \(waited) s")
+        } else {
+            Swift.print("recent events: \(tenant)/\(actor) shows \(shown) of \(expected) expected after \(waited) s: NOT caught up\(lastError.map { " (last error: \($0))" } ?? "")")
+            failures.append("RecentEvents did not catch up: \(shown) of \(expected) events of \(tenant)/\(actor)")
+        }
+    }
+
     // MARK: Progress, metrics, clock
 
     private func showProgress(start: ContinuousClock.Instant) async {
@@ -427,8 +470,8 @@ package final class SimulationRunner: Sendable {
     /// Dead letters written since the server started, if exported.
     private func deadLetters(_ connections: ServerConnections) async -> Int? {
         guard let (status, text) = await connections.getText("/metrics"), status == 200 else { return nil }
-        let samples = PrometheusText.samples(named: "auditpipe_sink_dead_letters_total", in: text)
-        return samples.isEmpty ? nil : Int(samples.reduce(0, +))
+        // A counter appears with its first increment: absent from a scrape that answered, it is 0.
+        return Int(PrometheusText.samples(named: "auditpipe_sink_dead_letters_total", in: text).reduce(0, +))
     }
 
     private func waitForServer(_ connections: ServerConnections) async -> Bool {

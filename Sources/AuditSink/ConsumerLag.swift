@@ -1,0 +1,169 @@
+import CoreMetrics
+import Foundation
+package import KafkaClient
+import Synchronization
+
+/// How far one consumer group is behind on one partition, in records and in seconds.
+///
+/// Seconds are measured on Kafka record timestamps (the time AuditPipe produced the record, not
+/// the event's own `timestamp_ms`, which a backfill may set years in the past):
+/// - a record not yet processed is in memory (buffered or being written): now minus its
+///   timestamp;
+/// - the group is behind (records > 0) but the oldest unprocessed record has not been fetched
+///   yet: the time since the lag was first seen, a lower bound that grows one second per second
+///   while the consumer is stuck;
+/// - caught up: 0. The age of the newest processed data is a separate value,
+///   ``lastCommittedTimestampMilliseconds`` (`time() - auditpipe_consumer_last_committed_timestamp_seconds`),
+///   so that an idle partition does not look like a lagging one.
+package struct PartitionLagTracker: Sendable, Hashable {
+    /// The Kafka timestamp of the last record whose offset this process committed.
+    package private(set) var lastCommittedTimestampMilliseconds: Int64?
+    /// When the partition was first seen behind with nothing fetched (Unix seconds).
+    private var behindSince: Double?
+
+    /// A tracker with nothing committed yet.
+    package init() {}
+
+    /// The group committed up to and including a record with this timestamp.
+    package mutating func committed(lastRecordTimestampMilliseconds: Int64?) {
+        guard let timestamp = lastRecordTimestampMilliseconds else { return }
+        lastCommittedTimestampMilliseconds = max(lastCommittedTimestampMilliseconds ?? timestamp, timestamp)
+    }
+
+    /// The lag in seconds now (Unix seconds), given the records between the committed offset and
+    /// the high watermark (nil when unknown) and the timestamp of the oldest unprocessed record
+    /// in memory (nil when none).
+    package mutating func seconds(now: Double, records: Int64?, oldestPendingTimestampMilliseconds: Int64?) -> Double {
+        if let oldest = oldestPendingTimestampMilliseconds {
+            behindSince = nil
+            return max(0, now - Double(oldest) / 1000)
+        }
+        if let records, records > 0 {
+            let since = behindSince ?? now
+            behindSince = since
+            return max(0, now - since)
+        }
+        behindSince = nil
+        return 0
+    }
+}
+
+/// The lag gauges of one consumer group (`group` label), per topic and partition:
+/// `auditpipe_consumer_lag_records`, `auditpipe_consumer_lag_seconds` and
+/// `auditpipe_consumer_last_committed_timestamp_seconds`. A partition's series are removed when
+/// the partition is revoked or the consumer stops, so a partition that moved to another
+/// instance does not keep reporting a frozen value from this one.
+package struct ConsumerLagGauges: Sendable {
+    /// The consumer group.
+    package let group: String
+
+    package static let recordsLabel = "auditpipe_consumer_lag_records"
+    package static let secondsLabel = "auditpipe_consumer_lag_seconds"
+    package static let lastCommittedLabel = "auditpipe_consumer_last_committed_timestamp_seconds"
+
+    /// Gauges for `group`.
+    package init(group: String) {
+        self.group = group
+    }
+
+    private func dimensions(_ partition: KafkaTopicPartition) -> [(String, String)] {
+        [("group", group), ("topic", partition.topic), ("partition", String(partition.partition))]
+    }
+
+    /// Sets the partition's gauges (records only when known).
+    package func record(_ partition: KafkaTopicPartition, records: Int64?, seconds: Double, lastCommittedTimestampMilliseconds: Int64?) {
+        let dimensions = dimensions(partition)
+        if let records { Gauge(label: Self.recordsLabel, dimensions: dimensions).record(Double(records)) }
+        Gauge(label: Self.secondsLabel, dimensions: dimensions).record(seconds)
+        if let lastCommittedTimestampMilliseconds {
+            Gauge(label: Self.lastCommittedLabel, dimensions: dimensions).record(Double(lastCommittedTimestampMilliseconds) / 1000)
+        }
+    }
+
+    /// Removes the partition's series.
+    package func remove(_ partition: KafkaTopicPartition) {
+        let dimensions = dimensions(partition)
+        for label in [Self.recordsLabel, Self.secondsLabel, Self.lastCommittedLabel] {
+            Gauge(label: label, dimensions: dimensions).destroy()
+        }
+    }
+}
+
+/// Lag bookkeeping for a consumer without per-partition writers (the recent-events sink): the
+/// assigned partitions, the timestamps of records read but not yet committed, and each
+/// partition's ``PartitionLagTracker``.
+final class GroupLagState: Sendable {
+    private struct State {
+        var assigned: Set<KafkaTopicPartition> = []
+        /// Timestamps of records read and not yet committed, oldest first, per partition.
+        var pending: [KafkaTopicPartition: [Int64]] = [:]
+        var trackers: [KafkaTopicPartition: PartitionLagTracker] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    func assigned(_ partitions: [KafkaTopicPartition]) {
+        state.withLock { state in
+            for partition in partitions { state.assigned.insert(partition) }
+        }
+    }
+
+    /// Forgets revoked partitions; returns those that were assigned (to remove their gauges).
+    func revoked(_ partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition] {
+        state.withLock { state in
+            partitions.filter { partition in
+                state.pending[partition] = nil
+                state.trackers[partition] = nil
+                return state.assigned.remove(partition) != nil
+            }
+        }
+    }
+
+    func read(_ record: KafkaMessage) {
+        let partition = KafkaTopicPartition(topic: record.topic, partition: record.partition)
+        state.withLock { state in
+            state.pending[partition, default: []].append(record.timestampMilliseconds ?? Int64(Date().timeIntervalSince1970 * 1000))
+        }
+    }
+
+    /// `records` were written and their offsets committed.
+    func committed(_ records: [KafkaMessage]) {
+        var count: [KafkaTopicPartition: Int] = [:]
+        var last: [KafkaTopicPartition: Int64] = [:]
+        for record in records {
+            let partition = KafkaTopicPartition(topic: record.topic, partition: record.partition)
+            count[partition, default: 0] += 1
+            if let timestamp = record.timestampMilliseconds { last[partition] = max(last[partition] ?? timestamp, timestamp) }
+        }
+        state.withLock { state in
+            for (partition, n) in count {
+                if var pending = state.pending[partition] {
+                    pending.removeFirst(min(n, pending.count))
+                    state.pending[partition] = pending
+                }
+                state.trackers[partition, default: PartitionLagTracker()].committed(lastRecordTimestampMilliseconds: last[partition])
+            }
+        }
+    }
+
+    /// Drops read-but-uncommitted timestamps of partitions (their records were dropped).
+    func dropped(_ partitions: Set<KafkaTopicPartition>) {
+        state.withLock { state in
+            for partition in partitions { state.pending[partition] = nil }
+        }
+    }
+
+    var assignedPartitions: [KafkaTopicPartition] {
+        state.withLock { Array($0.assigned) }
+    }
+
+    /// Measures one partition: updates its tracker and returns (seconds, last committed timestamp).
+    func measure(_ partition: KafkaTopicPartition, now: Double, records: Int64?) -> (seconds: Double, lastCommitted: Int64?) {
+        state.withLock { state in
+            var tracker = state.trackers[partition] ?? PartitionLagTracker()
+            let seconds = tracker.seconds(now: now, records: records, oldestPendingTimestampMilliseconds: state.pending[partition]?.first)
+            state.trackers[partition] = tracker
+            return (seconds, tracker.lastCommittedTimestampMilliseconds)
+        }
+    }
+}
