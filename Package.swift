@@ -215,6 +215,22 @@ let package = Package(
         // MARK: The server
 
         .target(
+            name: "AuditBench",
+            dependencies: [
+                "AuditPipeClient", "AuditEvents", "AvroCodec", "KafkaClient", "LegacyMapping",
+                "AuditSink", "AuditQuery", "AuditPipeProto", "ClickHouseHTTP", "RedisClient",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .target(
             name: "AuditServer",
             dependencies: [
                 "AuditIntegrity",
@@ -250,6 +266,7 @@ let package = Package(
         .executableTarget(
             name: "auditpipe",
             dependencies: [
+                "AuditBench",
                 "AuditIntegrity",
                 "ClickHouseHTTP",
                 "AuditServer",
@@ -273,8 +290,6 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            // Helpers' in-progress commands, wired in when they land.
-            exclude: ["BenchCommand.swift", "BenchStoreCommands.swift"],
             swiftSettings: defaultSwiftSettings
         ),
         .executableTarget(
@@ -409,6 +424,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
+        .testTarget(
+            name: "AuditBenchTests",
+            dependencies: [
+                "AuditBench", "AuditEvents", "AvroCodec", "AuditPipeTestSupport", "AuditPipeProto", "AuditQuery", "AuditSink", "ClickHouseHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: defaultSwiftSettings
         ),

@@ -44,6 +44,7 @@ struct LegacyIntakeIntegrationTests {
         configuration.quarantineTopic = try DevKafkaControl.createTopic("quarantine", partitions: 3, replicationFactor: 3)
         var expectedQuarantined = 0
         var expectedEvents: [String: [String: Any]] = [:]
+        let started = Int64(Date().timeIntervalSince1970 * 1000)
         try await withServer(configuration) { server in
             // Twice: the second pass is a legacy service resending everything after a timeout.
             // Event ids derived from the source's own ids make the repeats land once.
@@ -72,7 +73,7 @@ struct LegacyIntakeIntegrationTests {
             let (report, status) = try await httpGet(port: server.httpPort, path: "/v1/legacy/report")
             #expect(status == 200)
             #expect(report.contains("auth-gateway"))
-            try await expectStoredOnce(expectedEvents, configuration: configuration)
+            try await expectStoredOnce(expectedEvents, configuration: configuration, since: started)
         }
         // Every quarantined event is in the quarantine topic with its reasons, once per post.
         let quarantined = try await countRecords(topic: configuration.quarantineTopic, atLeast: 2 * expectedQuarantined)
@@ -92,6 +93,7 @@ struct LegacyIntakeIntegrationTests {
 
         let input = try #require(try Self.inputs().first { $0.source == "vpn-concentrator" })
         let lines = try String(contentsOf: input.file, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: true)
+        let started = Int64(Date().timeIntervalSince1970 * 1000)
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: DevKafkaControl.bootstrapServers), logger: Logger(label: "test"))
         for line in lines {
             _ = try await producer.send(KafkaOutgoingMessage(topic: legacyTopic, key: nil, value: Array(line.utf8)))
@@ -112,7 +114,7 @@ struct LegacyIntakeIntegrationTests {
             let quarantined = try await countRecords(topic: configuration.quarantineTopic, atLeast: expectedQuarantined)
             #expect(events == expectedEvents)
             #expect(quarantined == expectedQuarantined)
-            try await expectStoredOnce(golden, configuration: configuration)
+            try await expectStoredOnce(golden, configuration: configuration, since: started, byContent: true)
         }
     }
 }
@@ -145,10 +147,18 @@ extension LegacyIntakeIntegrationTests {
     }
 }
 
-/// Waits (up to 60 s) until ClickHouse holds a row for every expected event, then checks that
-/// each is stored exactly once with the canonical fields of its golden line, and that nothing
-/// else is stored.
-func expectStoredOnce(_ expected: [String: [String: Any]], configuration: AuditPipeConfiguration, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+/// The corpus's fixed clock (2026-11-20T00:00:00Z, see CorpusTests): a golden event with this
+/// time had none of its own, and the server stamps such events with its own clock.
+let corpusClock: Int64 = 1_795_132_800_000
+
+/// Waits (up to 60 s) until ClickHouse holds as many rows as events are expected, then checks
+/// that each expected event is stored exactly once with the canonical fields of its golden line,
+/// and that nothing else is stored. Events are matched by event_id, or, with `byContent` (ids
+/// derived from a Kafka position differ from the golden's position), by their other fields.
+func expectStoredOnce(
+    _ expected: [String: [String: Any]], configuration: AuditPipeConfiguration, since start: Int64, byContent: Bool = false,
+    sourceLocation: SourceLocation = #_sourceLocation
+) async throws {
     let sql = """
         SELECT event_id, tenant_id, actor_id, event_type, resource, action,
                toUnixTimestamp64Milli(timestamp) AS timestamp_ms, metadata
@@ -158,26 +168,47 @@ func expectStoredOnce(_ expected: [String: [String: Any]], configuration: AuditP
     let deadline = ContinuousClock.now + .seconds(60)
     repeat {
         rows = (try? await clickHouseRows(sql, configuration: configuration)) ?? []
-        if Set(rows.compactMap { $0["event_id"] as? String }).isSuperset(of: expected.keys) { break }
+        if rows.count >= expected.count { break }
         try await Task.sleep(for: .milliseconds(500))
     } while ContinuousClock.now < deadline
     // Anything still in flight would show up as a duplicate: give it a moment.
     try await Task.sleep(for: .seconds(2))
     rows = try await clickHouseRows(sql, configuration: configuration)
+    let end = Int64(Date().timeIntervalSince1970 * 1000)
 
-    var byID: [String: [[String: Any]]] = [:]
-    for row in rows { byID[row["event_id"] as? String ?? "", default: []].append(row) }
+    func time(_ value: Any?) -> Int64? {
+        // JSONEachRow writes 64-bit integers as strings.
+        (value as? String).flatMap { Int64($0) } ?? (value as? NSNumber)?.int64Value
+    }
+    func key(_ event: [String: Any]) -> String {
+        let fields = byContent ? ["tenant_id", "actor_id", "event_type", "resource", "action"] : ["event_id"]
+        var parts = fields.map { event[$0] as? String ?? "" }
+        if byContent {
+            let timestamp = time(event["timestamp_ms"]) ?? 0
+            parts.append(timestamp == corpusClock || (start...end).contains(timestamp) ? "clock" : String(timestamp))
+            parts.append((event["metadata"] as? [String: String] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))
+        }
+        return parts.joined(separator: "|")
+    }
+    var stored: [String: [[String: Any]]] = [:]
+    for row in rows { stored[key(row), default: []].append(row) }
     #expect(rows.count == expected.count, "rows stored \(rows.count), events expected \(expected.count)", sourceLocation: sourceLocation)
     for (eventID, event) in expected {
-        let stored = byID[eventID] ?? []
-        #expect(stored.count == 1, "\(eventID) stored \(stored.count) times", sourceLocation: sourceLocation)
-        guard let row = stored.first else { continue }
+        let matches = stored[key(event)] ?? []
+        #expect(matches.count == 1, "\(eventID) stored \(matches.count) times", sourceLocation: sourceLocation)
+        guard let row = matches.first else { continue }
         for field in ["tenant_id", "actor_id", "event_type", "resource", "action"] {
             #expect(row[field] as? String == event[field] as? String, "\(eventID).\(field)", sourceLocation: sourceLocation)
         }
-        // JSONEachRow writes 64-bit integers as strings.
-        let storedTime = (row["timestamp_ms"] as? String).flatMap { Int64($0) } ?? (row["timestamp_ms"] as? NSNumber)?.int64Value
-        #expect(storedTime == (event["timestamp_ms"] as? NSNumber)?.int64Value, "\(eventID).timestamp", sourceLocation: sourceLocation)
+        if byContent {
+            #expect((row["event_id"] as? String)?.hasPrefix((eventID.split(separator: ":").first.map(String.init) ?? "") + ":") == true, "\(eventID): \(row)", sourceLocation: sourceLocation)
+        }
+        let goldenTime = time(event["timestamp_ms"])
+        if goldenTime == corpusClock {
+            #expect(time(row["timestamp_ms"]).map { (start...end).contains($0) } == true, "\(eventID).timestamp is the server's clock", sourceLocation: sourceLocation)
+        } else {
+            #expect(time(row["timestamp_ms"]) == goldenTime, "\(eventID).timestamp", sourceLocation: sourceLocation)
+        }
         #expect(row["metadata"] as? [String: String] == event["metadata"] as? [String: String], "\(eventID).metadata", sourceLocation: sourceLocation)
     }
 }

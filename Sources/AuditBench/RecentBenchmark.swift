@@ -1,0 +1,242 @@
+import AuditEvents
+import AuditPipeClient
+import AuditPipeProto
+import ClickHouseHTTP
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import GRPCProtobuf
+package import Logging
+import RedisClient
+import Synchronization
+
+/// `auditpipe bench recent`: RecentEvents latency of a running server for a user with 100
+/// events, against `redis-benchmark` doing the same `ZREVRANGE` on the same key (the ceiling),
+/// with the same number of requests and the same concurrency, in the same run.
+///
+/// Starts `auditpipe serve` (this executable) on its own ports, topic and sink group, ingests
+/// 100 events for one new user through the Swift client, waits until RecentEvents returns all
+/// 100, then measures. A second ceiling runs the server's exact Redis read (the `EVAL` of
+/// `ZRANGE` + `HMGET` that RecentEventsStore sends), to separate Redis's work from ours.
+package struct RecentBenchmark: Sendable {
+    /// Requests per side (after 500 warm-up requests).
+    package var requests: Int = 50_000
+    /// Requests in flight (gRPC) / connections (redis-benchmark).
+    package var concurrency: Int = 16
+    package var grpcAddress = "127.0.0.1:51062"
+    package var httpAddress = "127.0.0.1:8192"
+    package var logger: Logger
+
+    package init(logger: Logger) { self.logger = logger }
+
+    /// RecentEventsStore's read script (kept in step with Sources/AuditSink/RecentEvents.swift).
+    static let readScript = """
+        local ids = redis.call('ZRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
+        if #ids == 0 then return {} end
+        return redis.call('HMGET', KEYS[2], unpack(ids))
+        """
+
+    package func run(environment: StoreBenchEnvironment) async throws -> [BenchResult] {
+        guard let redisURL = environment.redisURL else { throw BenchSetupError("AUDITPIPE_REDIS_URL is not set") }
+        let redisConfiguration = try RedisConfiguration(url: redisURL)
+        let id = benchRunID()
+        let topic = "bench_recent_\(id)"
+        let database = "bench_recent_\(id)"
+        try await environment.createTopic(topic, partitions: 3)
+        try await environment.createTopic(topic + ".dlq", partitions: 1)
+        let server = try await BenchServerProcess(
+            settings: .init(
+                grpcAddress: grpcAddress, httpAddress: httpAddress, eventsTopic: topic, deadLetterTopic: topic + ".dlq",
+                sinkGroup: "bench-recent-\(id)", clickHouseDatabase: database
+            ),
+            environment: environment
+        )
+        let redis = try RedisClient(configuration: redisConfiguration)
+        let tenant = "bench-recent-\(id)"
+        let actor = "user-1"
+        do {
+            let results = try await withGRPCClient(
+                transport: try HTTP2ClientTransport.Posix(target: .dns(host: server.grpcHost, port: server.grpcPort), transportSecurity: .plaintext)
+            ) { grpc in
+                let service = Auditpipe_V1_AuditService.Client(wrapping: grpc)
+                try await seed(server: server, service: service, tenant: tenant, actor: actor)
+                let keys = try await findKeys(redis: redis, tenant: tenant)
+                do {
+                    let results = try await measure(service: service, tenant: tenant, actor: actor, keys: keys, redis: redisConfiguration)
+                    await delete(keys, redis: redis)
+                    return results
+                } catch {
+                    await delete(keys, redis: redis)
+                    throw error
+                }
+            }
+            await cleanUp(redis: redis, environment: environment, database: database)
+            await server.stop()
+            return results
+        } catch {
+            await cleanUp(redis: redis, environment: environment, database: database)
+            await server.stop()
+            throw error
+        }
+    }
+
+    private func delete(_ keys: [String], redis: RedisClient) async {
+        if !keys.isEmpty { _ = try? await redis.send([RedisArgument("DEL")] + keys.map { RedisArgument($0) }) }
+    }
+
+    private func cleanUp(redis: RedisClient, environment: StoreBenchEnvironment, database: String) async {
+        await redis.close()
+        if let admin = try? ClickHouseAdmin(environment: environment) { await admin.drop(database) }
+    }
+
+    private func request(tenant: String, actor: String) -> Auditpipe_V1_RecentEventsRequest {
+        var request = Auditpipe_V1_RecentEventsRequest()
+        request.tenantID = tenant
+        request.actorID = actor
+        request.limit = 100
+        return request
+    }
+
+    /// Ingests 100 events for (tenant, actor) and waits until RecentEvents returns them all.
+    private func seed(server: BenchServerProcess, service: Auditpipe_V1_AuditService.Client<HTTP2ClientTransport.Posix>, tenant: String, actor: String) async throws {
+        let client = try AuditPipeClient(configuration: AuditPipeClientConfiguration(host: server.grpcHost, port: server.grpcPort))
+        let connections = Task { try await client.run() }
+        defer { client.shutdown(); connections.cancel() }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        var events: [AuditEvent] = []
+        for index in 0..<100 {
+            let isLogin = index % 3 == 0
+            let time: Int64 = now - Int64(100 - index) * 1000
+            let metadata: [String: String] = ["ip": "10.0.0.\(index)", "client": "bench"]
+            events.append(AuditEvent(
+                eventID: "\(tenant)-\(index)", tenantID: tenant, actorID: actor, eventType: isLogin ? "auth" : "data_change",
+                resource: "doc/\(index)", action: isLogin ? "login" : "update", timestampMilliseconds: time, metadata: metadata
+            ))
+        }
+        let results: [IngestResult] = try await client.ingest(events)
+        if let refused = results.first(where: { !$0.isDurable }) {
+            throw BenchSetupError("seed events were not acknowledged: \(refused)")
+        }
+        let deadline = ContinuousClock.now + .seconds(90)
+        while true {
+            let response: Auditpipe_V1_RecentEventsResponse = try await service.recentEvents(request(tenant: tenant, actor: actor))
+            if response.events.count == 100 { return }
+            guard ContinuousClock.now < deadline else {
+                throw BenchSetupError("RecentEvents returned \(response.events.count) of 100 events after 90 s; see the server log")
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    /// The sorted set (ids) and hash (events) of the tenant's only user, found by SCAN so the
+    /// benchmark does not depend on the key layout.
+    private func findKeys(redis: RedisClient, tenant: String) async throws -> [String] {
+        var cursor = "0"
+        var found: [String] = []
+        repeat {
+            let reply = try await redis.send(["SCAN", RedisArgument(cursor), "MATCH", RedisArgument("*\(tenant)*"), "COUNT", 1000]).checked()
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string else {
+                throw BenchSetupError("unexpected SCAN reply from Redis")
+            }
+            cursor = next
+            found += (parts[1].array ?? []).compactMap(\.string)
+        } while cursor != "0"
+        return found.sorted()
+    }
+
+    private func measure(
+        service: Auditpipe_V1_AuditService.Client<HTTP2ClientTransport.Posix>, tenant: String, actor: String, keys: [String],
+        redis: RedisConfiguration
+    ) async throws -> [BenchResult] {
+        guard keys.count == 2, let ids = keys.first(where: { !$0.hasSuffix(":events") }), let hash = keys.first(where: { $0.hasSuffix(":events") }) else {
+            throw BenchSetupError("expected a sorted set and a hash for \(tenant) in Redis, found \(keys)")
+        }
+        let message = request(tenant: tenant, actor: actor)
+        // Warm-up.
+        for _ in 0..<500 { let _: Auditpipe_V1_RecentEventsResponse = try await service.recentEvents(message) }
+
+        let counters = RecentCounters()
+        let total = requests
+        let clock = ContinuousClock()
+        let start = clock.now
+        let histogram = try await withThrowingTaskGroup(of: LatencyHistogram.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var histogram = LatencyHistogram()
+                    while counters.take() < total {
+                        let sent = clock.now
+                        let response: Auditpipe_V1_RecentEventsResponse = try await service.recentEvents(message)
+                        histogram.record(clock.now - sent)
+                        if response.events.count != 100 { counters.wrongAnswer() }
+                    }
+                    return histogram
+                }
+            }
+            var merged = LatencyHistogram()
+            for try await part in group { merged.merge(part) }
+            return merged
+        }
+        let elapsed = (clock.now - start).seconds
+        guard let ours = histogram.summary else { throw BenchSetupError("no RecentEvents requests were measured") }
+        guard counters.wrongAnswers == 0 else {
+            throw BenchSetupError("\(counters.wrongAnswers) RecentEvents answers did not hold 100 events; the measurement is not valid")
+        }
+
+        let zrevrange = try await RedisBenchmarkRun.run(arguments: RedisBenchmarkRun.arguments(
+            host: redis.host, port: redis.port, password: redis.password, requests: requests, connections: concurrency,
+            command: ["ZREVRANGE", ids, "0", "99"]
+        ))
+        let eval = try await RedisBenchmarkRun.run(arguments: RedisBenchmarkRun.arguments(
+            host: redis.host, port: redis.port, password: redis.password, requests: requests, connections: concurrency,
+            // One line: redis-benchmark echoes the command into its CSV, and Lua reads newlines as spaces.
+            command: ["EVAL", Self.readScript.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " "), "2", ids, hash, "100"]
+        ))
+        let p50 = LatencySummary.milliseconds(ours.p50Nanoseconds)
+        let p99 = LatencySummary.milliseconds(ours.p99Nanoseconds)
+        let notes = """
+            \(requests) requests, \(concurrency) in flight, user with 100 events; ours: gRPC RecentEvents (limit 100) over one HTTP/2 \
+            connection, \(BenchFormat.value(Double(requests) / elapsed)) req/s, max \(BenchFormat.value(LatencySummary.milliseconds(ours.maxNanoseconds))) ms; \
+            ceiling: redis-benchmark -n \(requests) -c \(concurrency) ZREVRANGE <ids key> 0 99, \(BenchFormat.value(zrevrange.requestsPerSecond)) req/s; \
+            the server's exact read (EVAL ZRANGE+HMGET, 100 events): p50 \(BenchFormat.value(eval.p50Milliseconds)) ms p99 \
+            \(BenchFormat.value(eval.p99Milliseconds)) ms, \(BenchFormat.value(eval.requestsPerSecond)) req/s
+            """
+        return [
+            BenchResult(
+                benchmark: "recent", figure: "recent_events_p50", value: p50, unit: "ms",
+                peer: "redis-benchmark ZREVRANGE 0 99", peerValue: zrevrange.p50Milliseconds, notes: notes
+            ),
+            BenchResult(
+                benchmark: "recent", figure: "recent_events_p99", value: p99, unit: "ms",
+                peer: "redis-benchmark ZREVRANGE 0 99", peerValue: zrevrange.p99Milliseconds,
+                notes: "see recent_events_p50; no numeric target in issue #5 (ceiling comparison only)"
+            ),
+        ]
+    }
+}
+
+/// The request counter and the count of wrong answers, shared by the workers.
+final class RecentCounters: Sendable {
+    private let next = Atomic<Int>(0)
+    private let wrong = Atomic<Int>(0)
+
+    /// The index of the next request (the caller stops at the total).
+    func take() -> Int { next.add(1, ordering: .relaxed).oldValue }
+    func wrongAnswer() { wrong.add(1, ordering: .relaxed) }
+    var wrongAnswers: Int { wrong.load(ordering: .relaxed) }
+}
+
+/// Drops a benchmark's database with a short-lived client.
+struct ClickHouseAdmin {
+    let client: ClickHouseHTTP.ClickHouseClient
+
+    init(environment: StoreBenchEnvironment) throws {
+        client = try ClickHouseHTTP.ClickHouseClient(configuration: .init(
+            url: environment.clickHouseURL, user: environment.clickHouseUser, password: environment.clickHousePassword
+        ))
+    }
+
+    func drop(_ database: String) async {
+        _ = try? await client.execute("DROP DATABASE IF EXISTS `\(database)`")
+        try? await client.shutdown()
+    }
+}

@@ -1,0 +1,300 @@
+package import AuditEvents
+import AuditSink
+import AvroCodec
+import ClickHouseHTTP
+import Foundation
+import KafkaClient
+package import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// `auditpipe bench sink`, part 1: how many rows per second the real ``ClickHouseSink`` stores,
+/// against ClickHouse's own insert of the same rows from a file (the ceiling), in the same run.
+///
+/// 1. Pre-produces the events to a fresh topic as the server does (Confluent wire format,
+///    schema id 1 = the seed schema, key = tenant, header `event_id`), spread evenly over the
+///    partitions so each partition holds whole batches.
+/// 2. Runs a ``ClickHouseSink`` in this process (default batching: 10,000 rows or 1 s) into a
+///    fresh database and times it through its checkpoints: from the first recorded range to the
+///    last commit. Then once more without the hash chain, into another fresh database: the
+///    chain's cost, in the same run.
+/// 3. Exports the stored rows (the sink's columns, in Kafka order) as
+///    `RowBinaryWithNamesAndTypes` to a file, and inserts that file with one plain HTTP POST into
+///    a fresh table with the identical DDL (`CREATE TABLE … AS`), timed.
+package struct SinkThroughputBenchmark: Sendable {
+    /// Events to store (rounded up to whole batches per partition).
+    package var events: Int
+    /// Partitions of the topic.
+    package var partitions: Int = 6
+    /// Keep the topic's database afterwards (for inspection).
+    package var keepDatabase = false
+    package var logger: Logger
+
+    package init(events: Int, logger: Logger) {
+        self.events = events
+        self.logger = logger
+    }
+
+    /// Runs both sides and returns the figure.
+    package func run(environment: StoreBenchEnvironment) async throws -> [BenchResult] {
+        let configuration = AuditSinkConfiguration()
+        let count = SinkVisibility.roundedEventCount(events, partitions: partitions, batchRows: configuration.maxBatchRows)
+        let id = benchRunID()
+        let topic = "bench_sink_\(id)"
+        let database = "bench_sink_\(id)"
+        try await environment.createTopic(topic, partitions: partitions)
+        try await environment.createTopic(topic + ".dlq", partitions: 1)
+        let admin = try ClickHouseClient(configuration: ClickHouseConfiguration(
+            url: environment.clickHouseURL, user: environment.clickHouseUser, password: environment.clickHousePassword,
+            requestTimeout: .seconds(300)
+        ))
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: environment.kafkaBrokers), logger: logger)
+        do {
+            try await admin.execute("CREATE DATABASE IF NOT EXISTS `\(database)`")
+            let result = try await measure(count: count, topic: topic, database: database, admin: admin, producer: producer, environment: environment)
+            if !keepDatabase { _ = try? await admin.execute("DROP DATABASE IF EXISTS `\(database)`") }
+            await producer.shutdown()
+            try? await admin.shutdown()
+            return result
+        } catch {
+            if !keepDatabase { _ = try? await admin.execute("DROP DATABASE IF EXISTS `\(database)`") }
+            await producer.shutdown()
+            try? await admin.shutdown()
+            throw error
+        }
+    }
+
+    private func measure(
+        count: Int, topic: String, database: String, admin: ClickHouseClient, producer: KafkaProducer, environment: StoreBenchEnvironment
+    ) async throws -> [BenchResult] {
+        // 1. Pre-produce.
+        let produceStart = ContinuousClock.now
+        try await Self.produce(count: count, partitions: partitions, topic: topic, producer: producer)
+        let produceSeconds = (ContinuousClock.now - produceStart).seconds
+        logger.notice("produced \(count) events to \(topic) in \(BenchFormat.fixed(produceSeconds, decimals: 1)) s")
+
+        // 2. The real sink, in process: with the hash chain (as the server runs it), then without
+        //    it (the chain's cost), each from the start of the topic into a database of its own.
+        let withChain = try await drain(count: count, topic: topic, database: database, chain: true, producer: producer, environment: environment)
+        let plainDatabase = database + "_nochain"
+        try await admin.execute("CREATE DATABASE IF NOT EXISTS `\(plainDatabase)`")
+        let withoutChain = try await drain(count: count, topic: topic, database: plainDatabase, chain: false, producer: producer, environment: environment)
+        for run in [database, plainDatabase] {
+            let stored = try await Self.scalar(admin, "SELECT count() FROM `\(run)`.audit_events")
+            guard stored == count else {
+                throw BenchSetupError("the sink stored \(stored) rows in \(run) for \(count) events; the measurement is not valid")
+            }
+        }
+        if !keepDatabase { _ = try? await admin.execute("DROP DATABASE IF EXISTS `\(plainDatabase)`") }
+        let sinkRate = withChain.rate
+        let window = withChain.window
+        let totalSeconds = withChain.totalSeconds
+        let configuration = AuditSinkConfiguration()
+
+        // 3. The ceiling: the same rows from a file, one direct HTTP insert into an identical table.
+        let columns = "tenant_id, event_type, timestamp, event_id, actor_id, resource, action, metadata, ingested_at, schema_id, kafka_partition, kafka_offset, insert_token"
+        let path = NSTemporaryDirectory() + "auditpipe-bench-sink-\(database).rowbinary"
+        let exported = try await admin.query(
+            "SELECT \(columns) FROM `\(database)`.audit_events ORDER BY kafka_partition, kafka_offset FORMAT RowBinaryWithNamesAndTypes",
+            settings: ["max_execution_time": "300"]
+        )
+        var body = ByteBuffer()
+        for try await var chunk in exported.body { body.writeBuffer(&chunk) }
+        let bytes = body.readableBytes
+        let fileData = Data(body.readableBytesView)
+        try await onDedicatedThread("auditpipe-bench-file") { try fileData.write(to: URL(fileURLWithPath: path)) }
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await admin.execute("CREATE TABLE `\(database)`.ceiling AS `\(database)`.audit_events")
+        let fromFile = try await onDedicatedThread("auditpipe-bench-file") { try Data(contentsOf: URL(fileURLWithPath: path)) }
+        let ceilingBody = ByteBuffer(bytes: fromFile)
+        let ceilingStart = ContinuousClock.now
+        try await admin.insert(table: "\(database).ceiling", body: ceilingBody, settings: ["async_insert": "0"], compression: .none)
+        let ceilingSeconds = (ContinuousClock.now - ceilingStart).seconds
+        let ceilingRows = try await Self.scalar(admin, "SELECT count() FROM `\(database)`.ceiling")
+        guard ceilingRows == count else {
+            throw BenchSetupError("the ceiling insert stored \(ceilingRows) rows of \(count); the measurement is not valid")
+        }
+        let ceilingRate = Double(count) / ceilingSeconds
+        let ratio = sinkRate / ceilingRate
+        let notes = """
+            \(count) events over \(partitions) partitions (\(count / partitions / configuration.maxBatchRows) batches of \(configuration.maxBatchRows) each); \
+            sink window \(BenchFormat.fixed((window.end - window.start).seconds, decimals: 2)) s from first recorded range to last commit \
+            (\(count - window.firstBatchRows) rows counted), \(BenchFormat.fixed(totalSeconds, decimals: 2)) s from sink start incl. group join \
+            (\(BenchFormat.value(Double(count) / totalSeconds)) rows/s); ceiling: one uncompressed RowBinaryWithNamesAndTypes file of \
+            \(bytes / 1_048_576) MiB POSTed into `CREATE TABLE ... AS` the sink's table in \(BenchFormat.fixed(ceilingSeconds, decimals: 2)) s; \
+            pre-produce took \(BenchFormat.fixed(produceSeconds, decimals: 1)) s
+            """
+        let chainRatio = withChain.rate / withoutChain.rate
+        return [
+            BenchResult(
+                benchmark: "sink", figure: "throughput", value: sinkRate, unit: "rows/s",
+                peer: "clickhouse-http-insert-from-file", peerValue: ceilingRate,
+                target: ">= 0.70 x ceiling", met: ratio >= 0.70, notes: notes
+            ),
+            BenchResult(
+                benchmark: "sink", figure: "throughput with the hash chain", value: withChain.rate, unit: "rows/s",
+                peer: "the same sink without the chain", peerValue: withoutChain.rate,
+                target: ">= 0.90 x without (cost under 10%)", met: chainRatio >= 0.90,
+                notes: "the same \(count) events drained twice from the same topic into fresh databases, chain on then off"
+            ),
+        ]
+    }
+
+    /// One measured sink pass over the whole topic into `database` (a new consumer group).
+    private struct Drain {
+        var rate: Double
+        var window: SinkProgress.Window
+        var totalSeconds: Double
+    }
+
+    private func drain(
+        count: Int, topic: String, database: String, chain: Bool, producer: KafkaProducer, environment: StoreBenchEnvironment
+    ) async throws -> Drain {
+        let client = try ClickHouseClient(configuration: ClickHouseConfiguration(
+            url: environment.clickHouseURL, user: environment.clickHouseUser, password: environment.clickHousePassword,
+            database: database, requestTimeout: .seconds(120)
+        ))
+        defer { Task { try? await client.shutdown() } }
+        let store = try ClickHouseEventStore(client: client, tables: ClickHouseTables())
+        try await store.migrate()
+        var configuration = AuditSinkConfiguration()
+        configuration.topic = topic
+        configuration.deadLetterTopic = topic + ".dlq"
+        configuration.hashChain = chain
+        var consumer = KafkaConsumerConfiguration(bootstrapServers: environment.kafkaBrokers, groupID: "bench-sink-\(database)")
+        consumer.sessionTimeoutMilliseconds = 10_000
+        let progress = SinkProgress()
+        let sink = try ClickHouseSink(
+            configuration: configuration, consumer: consumer, producer: producer, store: store,
+            schemas: SeedSchemaLookup(), logger: logger,
+            hook: { point, range in progress.record(point, range) }
+        )
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: sink)], logger: logger))
+        let sinkStart = ContinuousClock.now
+        let running = Task { try await group.run() }
+        let timeout = Duration.seconds(max(120, count / 2000))
+        while progress.committedRows < count {
+            if ContinuousClock.now - sinkStart > timeout {
+                await group.triggerGracefulShutdown()
+                running.cancel()
+                throw BenchSetupError("the sink (chain \(chain ? "on" : "off")) committed \(progress.committedRows) of \(count) rows in \(timeout); see the log (--log-level info)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let sinkEnd = ContinuousClock.now
+        await group.triggerGracefulShutdown()
+        try await running.value
+        guard let window = progress.window else { throw BenchSetupError("the sink reported no batches") }
+        let rate = SinkVisibility.throughput(rows: count, firstBatchRows: window.firstBatchRows, windowSeconds: (window.end - window.start).seconds)
+        return Drain(rate: rate, window: window, totalSeconds: (sinkEnd - sinkStart).seconds)
+    }
+
+    /// Produces `count` seed-schema events, partition `i % partitions`, with up to 20,000 in flight.
+    static func produce(count: Int, partitions: Int, topic: String, producer: KafkaProducer) async throws {
+        let window = 20_000
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        var next = 0
+        while next < count {
+            let end = min(count, next + window)
+            try await withThrowingDiscardingTaskGroup { group in
+                for index in next..<end {
+                    let event = SinkBenchEvents.event(index, now: now)
+                    let body = try AuditEventSchema.encode(event, with: AuditEventSchema.seed).get()
+                    let value = ConfluentWireFormat.encode(schemaID: 1, body: body)
+                    let message = KafkaOutgoingMessage(
+                        topic: topic, key: Array(event.tenantID.utf8), value: value,
+                        headers: [KafkaHeader(name: "event_id", value: Array(event.eventID.utf8))],
+                        partition: Int32(index % partitions)
+                    )
+                    group.addTask { _ = try await producer.send(message) }
+                }
+            }
+            next = end
+        }
+    }
+
+    static func scalar(_ client: ClickHouseClient, _ sql: String) async throws -> Int {
+        let buffer = try await client.queryCollecting(sql + " FORMAT TabSeparated")
+        guard let value = Int(String(buffer: buffer).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw BenchSetupError("unexpected answer to \(sql): \(String(buffer: buffer))")
+        }
+        return value
+    }
+}
+
+/// The events the sink benchmarks store: 20 tenants, 1,000 actors, five types, times in the
+/// last hour, a small metadata map (about the size of the simulator's events).
+package enum SinkBenchEvents {
+    static let types = ["auth", "data_change", "permission_change", "admin_action", "api_access"]
+    static let actions = ["login", "logout", "read", "update", "delete", "grant", "revoke", "export"]
+
+    /// Event `index` of a run whose clock read `now` (ms) at the start; `run` keeps ids of
+    /// different runs apart.
+    package static func event(_ index: Int, now: Int64, run: String = "", tenantPrefix: String = "bench-tenant-") -> AuditEvent {
+        AuditEvent(
+            eventID: "\(run)evt-\(index)",
+            tenantID: "\(tenantPrefix)\(index % 20)",
+            actorID: "user-\((index &* 7919) % 1000)",
+            eventType: types[index % types.count],
+            resource: "doc/\((index &* 104_729) % 100_000)",
+            action: actions[(index / 5) % actions.count],
+            timestampMilliseconds: now - Int64((index &* 31) % 3_600_000),
+            metadata: ["ip": "10.\(index % 256).\((index / 256) % 256).\(index % 199)", "client": "bench"]
+        )
+    }
+}
+
+/// Schema id 1 is the seed schema (what the benchmark's records carry).
+struct SeedSchemaLookup: WriterSchemaLookup {
+    func schema(id: Int32) async throws -> AvroSchema {
+        guard id == 1 else { throw WriterSchemaNotFound(id: id) }
+        return AuditEventSchema.seed
+    }
+}
+
+/// The sink's checkpoints as the benchmark sees them.
+final class SinkProgress: Sendable {
+    struct Window {
+        var start: ContinuousClock.Instant
+        var end: ContinuousClock.Instant
+        var firstBatchRows: Int
+    }
+
+    private struct State {
+        var committed = 0
+        var start: ContinuousClock.Instant?
+        var firstBatchRows = 0
+        var end: ContinuousClock.Instant?
+    }
+
+    private let state = Mutex(State())
+
+    func record(_ point: SinkCheckpoint, _ range: BatchRange) {
+        let now = ContinuousClock.now
+        let rows = Int(range.last - range.first + 1)
+        state.withLock { state in
+            switch point {
+            case .rangeRecorded:
+                if state.start == nil {
+                    state.start = now
+                    state.firstBatchRows = rows
+                }
+            case .inserted:
+                break
+            case .committed:
+                state.committed += rows
+                state.end = now
+            }
+        }
+    }
+
+    var committedRows: Int { state.withLock { $0.committed } }
+
+    var window: Window? {
+        state.withLock { state in
+            guard let start = state.start, let end = state.end else { return nil }
+            return Window(start: start, end: end, firstBatchRows: state.firstBatchRows)
+        }
+    }
+}

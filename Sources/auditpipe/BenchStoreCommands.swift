@@ -1,0 +1,218 @@
+import ArgumentParser
+import AuditBench
+import Foundation
+import Logging
+
+/// Options of the store-side benchmarks (`bench sink`, `bench report`, `bench recent`): they
+/// read the dev stack's addresses from the `AUDITPIPE_*` variables (`source .dev/env`) and start
+/// their own `auditpipe serve` where they need a server, on their own ports, topic, sink group and
+/// ClickHouse database.
+struct BenchStoreOptions: ParsableArguments {
+    @Flag(help: "Seconds per figure (CI) instead of a meaningful run.")
+    var quick = false
+
+    @Option(name: .customLong("markdown"), help: "Also write the results as a markdown table to this file (overwritten).")
+    var markdownPath: String?
+
+    @Flag(help: "Exit with status 1 when a figure misses its target (default: only when the benchmark cannot run).")
+    var strict = false
+
+    @Option(name: .customLong("log-level"), help: "Log level of the benchmark (and of an in-process sink): trace ... critical.")
+    var logLevel: String = "notice"
+
+    func logger() throws -> Logger {
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level \(logLevel): use trace, debug, info, notice, warning, error or critical")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "auditpipe.bench")
+        logger.logLevel = level
+        return logger
+    }
+
+    func environment(needsKafka: Bool = true, needsRedis: Bool = false) throws -> StoreBenchEnvironment {
+        do {
+            return try StoreBenchEnvironment.current(needsKafka: needsKafka, needsRedis: needsRedis)
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+
+    /// Prints the table on stderr, one JSON line per figure on stdout, and the markdown file.
+    func emit(_ results: [BenchResult]) throws {
+        FileHandle.standardError.write(Data(("\n" + BenchResult.table(results) + "\n").utf8))
+        for result in results { print(result.jsonLine) }
+        if let markdownPath {
+            try (BenchResult.markdownTable(results) + "\n").write(toFile: markdownPath, atomically: true, encoding: .utf8)
+        }
+        if strict, results.contains(where: { $0.met == false }) { throw ExitCode(1) }
+    }
+}
+
+/// `auditpipe bench sink`.
+struct BenchSink: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sink",
+        abstract: "Sink throughput into ClickHouse against ClickHouse's own insert of the same rows (ceiling); visibility latency at a fixed rate.",
+        discussion: """
+            (1) Throughput: pre-produces --events events (Confluent wire format, as the server \
+            does) to a fresh topic, runs the real ClickHouseSink in this process into a fresh \
+            database, and times it from its first recorded range to its last commit; then exports \
+            the stored rows as RowBinaryWithNamesAndTypes to a file and POSTs that file into an \
+            identical fresh table (the ceiling). Target: >= 70% of the ceiling.
+            (2) Visibility: starts `auditpipe serve` (this executable) on --grpc-addr/--http-addr \
+            with its own topic, sink group and database, ingests at --rate events/s for \
+            --duration through the Swift client, and polls ClickHouse every --poll-ms (100) ms for \
+            max(kafka_offset) per partition; latency = first poll that sees an event minus its \
+            acknowledgement. Target: p99 < 2 s at 5,000 events/s.
+
+            Example (dev stack up):
+              source .dev/env && auditpipe bench sink --quick
+            """
+    )
+
+    @OptionGroup var options: BenchStoreOptions
+
+    @Option(help: "Events for the throughput figure (rounded up to whole 10,000-row batches per partition). Default 300000 (60000 with --quick).")
+    var events: Int?
+
+    @Option(help: "Ingest rate of the visibility figure, events/s.")
+    var rate: Double = 5000
+
+    @Option(help: "Length of the visibility run in seconds. Default 30 (5 with --quick).")
+    var duration: Double?
+
+    @Option(name: .customLong("poll-ms"), help: "How often the visibility figure polls ClickHouse, ms (each poll scans kafka_partition/kafka_offset of the run's table).")
+    var pollMilliseconds = 100
+
+    @Option(name: .customLong("grpc-addr"), help: "Where the spawned server listens for gRPC.")
+    var grpcAddress = "127.0.0.1:51061"
+
+    @Option(name: .customLong("http-addr"), help: "Where the spawned server serves /readyz.")
+    var httpAddress = "127.0.0.1:8191"
+
+    @Flag(name: .customLong("skip-throughput"), help: "Only the visibility figure.")
+    var skipThroughput = false
+
+    @Flag(name: .customLong("skip-visibility"), help: "Only the throughput figure.")
+    var skipVisibility = false
+
+    func validate() throws {
+        if let events, events < 1 { throw ValidationError("--events must be positive") }
+        if rate <= 0 { throw ValidationError("--rate must be positive") }
+        if !(10...1000).contains(pollMilliseconds) { throw ValidationError("--poll-ms must be 10 to 1000") }
+        if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
+    }
+
+    func run() async throws {
+        let logger = try options.logger()
+        let environment = try options.environment()
+        var results: [BenchResult] = []
+        if !skipThroughput {
+            var throughput = SinkThroughputBenchmark(events: events ?? (options.quick ? 60_000 : 300_000), logger: logger)
+            throughput.partitions = 6
+            results += try await throughput.run(environment: environment)
+        }
+        if !skipVisibility {
+            var visibility = SinkVisibilityBenchmark(logger: logger)
+            visibility.rate = rate
+            visibility.duration = .milliseconds(Int64((duration ?? (options.quick ? 5 : 30)) * 1000))
+            visibility.pollInterval = .milliseconds(Int64(pollMilliseconds))
+            visibility.grpcAddress = grpcAddress
+            visibility.httpAddress = httpAddress
+            results += try await visibility.run(environment: environment)
+        }
+        try options.emit(results)
+    }
+}
+
+/// `auditpipe bench report`.
+struct BenchReport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "The March compliance report on generated events, against the same question without the pruning key (full scan).",
+        discussion: """
+            Generates --rows events over 12 months of 2025 and 100 tenants inside ClickHouse \
+            (INSERT ... SELECT FROM numbers, deterministic columns, at most 10M rows per insert) \
+            into database auditpipe_bench_report_<rows>, table created by the sink's migrations; \
+            an existing table with exactly --rows rows is reused. Then asks "all auth events of \
+            tenant-042 in March" through the ComplianceReportExecutor (row mode, streamed to the \
+            end) and the same SQL with identity() around tenant_id, event_type and timestamp, \
+            alternately, --repeats times each after a warm-up. Figures: p50 latency, and rows read \
+            (system.query_log) per row returned (target <= 2). The generated database is kept \
+            for the next run; drop it with DROP DATABASE auditpipe_bench_report_<rows>.
+            """
+    )
+
+    @OptionGroup var options: BenchStoreOptions
+
+    @Option(help: "Events in the data set. Default 50000000 (1000000 with --quick).")
+    var rows: Int?
+
+    @Option(help: "Measured runs of each side. Default 5 (3 with --quick).")
+    var repeats: Int?
+
+    func validate() throws {
+        if let rows, rows < 12_000 { throw ValidationError("--rows must be at least 12000") }
+        if let repeats, repeats < 1 { throw ValidationError("--repeats must be positive") }
+    }
+
+    func run() async throws {
+        let logger = try options.logger()
+        let environment = try options.environment(needsKafka: false)
+        var benchmark = ReportBenchmark(logger: logger)
+        benchmark.rows = rows ?? (options.quick ? 1_000_000 : 50_000_000)
+        benchmark.repeats = repeats ?? (options.quick ? 3 : 5)
+        try options.emit(try await benchmark.run(environment: environment))
+    }
+}
+
+/// `auditpipe bench recent`.
+struct BenchRecent: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recent",
+        abstract: "RecentEvents p50/p99 for a user with 100 events, against redis-benchmark doing ZREVRANGE on the same key (ceiling).",
+        discussion: """
+            Starts `auditpipe serve` (this executable) on --grpc-addr/--http-addr with its own \
+            topic and sink group, ingests 100 events for a new user, waits until RecentEvents \
+            returns them, then sends --requests RecentEvents calls with --concurrency in flight, \
+            and runs redis-benchmark with the same request count and connections on that user's \
+            sorted set (ZREVRANGE key 0 99), plus the server's exact read (EVAL ZRANGE + HMGET) \
+            for reference. Needs redis-benchmark on PATH (Debian: redis-tools).
+            """
+    )
+
+    @OptionGroup var options: BenchStoreOptions
+
+    @Option(help: "Requests per side. Default 50000 (5000 with --quick).")
+    var requests: Int?
+
+    @Option(help: "Requests in flight (gRPC) and connections (redis-benchmark).")
+    var concurrency = 16
+
+    @Option(name: .customLong("grpc-addr"), help: "Where the spawned server listens for gRPC.")
+    var grpcAddress = "127.0.0.1:51062"
+
+    @Option(name: .customLong("http-addr"), help: "Where the spawned server serves /readyz.")
+    var httpAddress = "127.0.0.1:8192"
+
+    func validate() throws {
+        if let requests, requests < 1 { throw ValidationError("--requests must be positive") }
+        if concurrency < 1 { throw ValidationError("--concurrency must be positive") }
+    }
+
+    func run() async throws {
+        let logger = try options.logger()
+        let environment = try options.environment(needsRedis: true)
+        var benchmark = RecentBenchmark(logger: logger)
+        benchmark.requests = requests ?? (options.quick ? 5_000 : 50_000)
+        benchmark.concurrency = concurrency
+        benchmark.grpcAddress = grpcAddress
+        benchmark.httpAddress = httpAddress
+        try options.emit(try await benchmark.run(environment: environment))
+    }
+}
