@@ -381,8 +381,7 @@ package final class SimulationRunner: Sendable {
     }
 
     private func printRecentEvents(_ connections: ServerConnections, tally: SimulationTally, failures: inout [String]) async {
-        let tenants = tally.tenants.filter { $0 != SimulationTally.unknownTenant }
-        guard let tenant = tenants.contains("acme") ? "acme" : tenants.first, let actor = tally.busiestActor(tenant: tenant) else {
+        guard let (tenant, actor) = Self.recentEventsUser(tally) else {
             print("\n== Recent events: no acknowledged events to show")
             return
         }
@@ -404,11 +403,18 @@ package final class SimulationRunner: Sendable {
         }
     }
 
+    /// The user whose recent events the run shows and checks: the busiest one of `acme`, else of
+    /// the first tenant; nil when nothing was acknowledged.
+    private static func recentEventsUser(_ tally: SimulationTally) -> (tenant: String, actor: String)? {
+        let tenants = tally.tenants.filter { $0 != SimulationTally.unknownTenant }
+        guard let tenant = tenants.contains("acme") ? "acme" : tenants.first, let actor = tally.busiestActor(tenant: tenant) else { return nil }
+        return (tenant, actor)
+    }
+
     /// Polls RecentEvents for the busiest user of the first tenant until it shows as many of the
     /// user's events as were acknowledged (up to the 100 Redis keeps), or the settle timeout.
     private func checkRecentEventsCaughtUp(_ connections: ServerConnections, tally: SimulationTally, failures: inout [String]) async {
-        let tenants = tally.tenants.filter { $0 != SimulationTally.unknownTenant }
-        guard let tenant = tenants.contains("acme") ? "acme" : tenants.first, let actor = tally.busiestActor(tenant: tenant) else {
+        guard let (tenant, actor) = Self.recentEventsUser(tally) else {
             Swift.print("recent events: nothing acknowledged to check")
             return
         }
