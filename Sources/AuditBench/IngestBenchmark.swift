@@ -18,8 +18,12 @@ package struct IngestBenchmarkConfiguration: Sendable {
     package var registryURL: String?
     /// The Kafka cluster the server produces to (the peer and the ceiling produce there too).
     package var kafkaBrokers: [String] = []
-    /// The server's events topic; the peer and ceiling write to it as well; subject `<topic>-value`.
+    /// The server's events topic; subject `<topic>-value`.
     package var eventsTopic = "auditpipe.events"
+    /// Where the peer and the ceiling produce: a topic of their own, so that the server's sinks
+    /// (which consume the events topic) do not spend the server's CPU on their records while our
+    /// own runs are measured.
+    package var peersTopic: String { "\(eventsTopic).peers" }
     /// The fixed rate of the latency figures, events/s.
     package var rate: Double = 5000
     /// How long each fixed-rate run lasts.
@@ -165,7 +169,7 @@ package enum IngestBenchmark {
             eventsFile = file
             peer = ConfluentPeer(
                 python: python, script: configuration.peerScript, brokers: configuration.kafkaBrokers,
-                topic: configuration.eventsTopic, registryURL: registryURL, subject: schema.subject, eventsFile: file.path
+                topic: configuration.peersTopic, registryURL: registryURL, subject: schema.subject, eventsFile: file.path
             )
         }
         defer { if let eventsFile { try? FileManager.default.removeItem(at: eventsFile) } }
@@ -183,7 +187,7 @@ package enum IngestBenchmark {
             producerConfiguration.clientID = "auditpipe-bench-ceiling"  // the server's settings otherwise
             ceiling = try KafkaProducer(configuration: producerConfiguration, logger: logger)
         }
-        let topic = configuration.eventsTopic
+        let topic = configuration.peersTopic
         let produceOne: @Sendable (KafkaProducer, Int) async -> SendOutcome = { producer, index in
             let record = ceilingRecords[index % ceilingRecords.count]
             do {

@@ -101,6 +101,22 @@ public final class ClickHouseEventStore: Sendable {
                 ORDER BY (tenant_id, chain_seq, signed_at)
                 """
             ]),
+            // The event_id lookup before each insert reads this projection, sorted by
+            // (tenant_id, event_id), instead of scanning the window's bloom filters. A projection
+            // lives inside each part, so it is written atomically with the rows it indexes.
+            // Parts written before this migration get it in the background (MATERIALIZE); until
+            // then the lookup reads them from the table itself, still correct.
+            Migration(version: 5, name: "add the event_id lookup projection to \(tables.events)", statements: [
+                """
+                ALTER TABLE `\(tables.events)` MODIFY SETTING lightweight_mutation_projection_mode = 'rebuild'
+                """,
+                """
+                ALTER TABLE `\(tables.events)` ADD PROJECTION IF NOT EXISTS \(Self.eventIDProjection)
+                    (SELECT tenant_id, event_id, timestamp, insert_token ORDER BY tenant_id, event_id)
+                """,
+                "ALTER TABLE `\(tables.events)` MATERIALIZE PROJECTION \(Self.eventIDProjection)",
+                "ALTER TABLE `\(tables.events)` DROP INDEX IF EXISTS event_id_bloom",
+            ]),
         ]
     }
 
@@ -195,38 +211,40 @@ public final class ClickHouseEventStore: Sendable {
 
     // MARK: Events
 
+    /// The projection the event_id lookup reads (migration 5).
+    static let eventIDProjection = "event_id_lookup"
+
     /// The insert tokens under which each (tenant, event_id) of `rows` is already stored, among
-    /// rows whose event time is within `window` of the batch's event times.
+    /// rows whose event time is within `window` of the batch's event times. One query: the
+    /// batch's keys go as an external table, and ClickHouse reads the (tenant_id, event_id)
+    /// projection, a few granules per key on a large table.
     func storedTokens(of rows: [DecodedEvent], window: Duration) async throws -> [EventRow.Key: Set<String>] {
         guard !rows.isEmpty else { return [:] }
         let windowMs = window.components.seconds * 1000 + window.components.attoseconds / 1_000_000_000_000_000
         let times = rows.map(\.event.timestampMilliseconds)
         let low = max(times.min()! - windowMs, EventRow.timestampRange.lowerBound)
         let high = min(times.max()! + windowMs, EventRow.timestampRange.upperBound)
+        var keys = ClickHouseExternalTable(name: "batch_keys", structure: "tenant_id String, event_id String")
+        for key in Set(rows.map { EventRow.Key(tenantID: $0.event.tenantID, eventID: $0.event.eventID) }) {
+            keys.appendRow([key.tenantID, key.eventID])
+        }
+        let response = try await client.query(
+            """
+            SELECT tenant_id, event_id, insert_token FROM `\(tables.events)`
+            WHERE (tenant_id, event_id) IN batch_keys
+              AND timestamp BETWEEN fromUnixTimestamp64Milli({lo:Int64}, 'UTC') AND fromUnixTimestamp64Milli({hi:Int64}, 'UTC')
+            FORMAT RowBinaryWithNamesAndTypes
+            """,
+            parameters: ["lo": .integer(low), "hi": .integer(high)],
+            settings: ["wait_end_of_query": "1"],
+            externalTable: keys
+        )
         var result: [EventRow.Key: Set<String>] = [:]
-        let chunkSize = 1000
-        for start in stride(from: 0, to: rows.count, by: chunkSize) {
-            let chunk = rows[start..<min(start + chunkSize, rows.count)]
-            let response = try await client.query(
-                """
-                SELECT tenant_id, event_id, insert_token FROM `\(tables.events)`
-                WHERE tenant_id IN {tenants:Array(String)} AND event_id IN {ids:Array(String)}
-                  AND timestamp BETWEEN fromUnixTimestamp64Milli({lo:Int64}, 'UTC') AND fromUnixTimestamp64Milli({hi:Int64}, 'UTC')
-                FORMAT RowBinaryWithNamesAndTypes
-                """,
-                parameters: [
-                    "tenants": .strings(Array(Set(chunk.map(\.event.tenantID)))),
-                    "ids": .strings(Array(Set(chunk.map(\.event.eventID)))),
-                    "lo": .integer(low), "hi": .integer(high),
-                ],
-                settings: ["wait_end_of_query": "1"]
-            )
-            for try await row in response.body.rows() {
-                guard let tenant = row["tenant_id"]?.stringValue, let id = row["event_id"]?.stringValue,
-                    let token = row["insert_token"]?.stringValue
-                else { continue }
-                result[EventRow.Key(tenantID: tenant, eventID: id), default: []].insert(token)
-            }
+        for try await row in response.body.rows() {
+            guard let tenant = row["tenant_id"]?.stringValue, let id = row["event_id"]?.stringValue,
+                let token = row["insert_token"]?.stringValue
+            else { continue }
+            result[EventRow.Key(tenantID: tenant, eventID: id), default: []].insert(token)
         }
         return result
     }

@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// One writer per assigned partition; each batch is a contiguous offset range of that partition,
 /// cut by size or time. The range is recorded in ClickHouse before the insert, the insert carries
-/// `insert_deduplication_token = topic:partition:first-last`, and the offset `last + 1` is
+/// `insert_deduplication_token = topic:partition:first-last:<first record timestamp>`, and the offset `last + 1` is
 /// committed only after ClickHouse acknowledged and every dead letter of the batch was
 /// acknowledged by Kafka (acks=all). On assignment a writer first replays the recorded range if
 /// it starts at the committed offset, so a crash between insert and commit rebuilds the

@@ -21,7 +21,8 @@ public struct BatchRange: Sendable, Hashable, CustomStringConvertible {
         self.last = last
     }
 
-    /// `topic:partition:first-last`: the `insert_deduplication_token` of the batch.
+    /// `topic:partition:first-last`: names the batch (logs, the ranges table); the insert's
+    /// deduplication token adds its first record's timestamp (``Batch/deduplicationToken``).
     public var token: String { "\(topic):\(partition):\(first)-\(last)" }
 
     /// The offset to commit once the batch is written.
@@ -35,6 +36,15 @@ public struct BatchRange: Sendable, Hashable, CustomStringConvertible {
 struct Batch: Sendable, Hashable {
     var range: BatchRange
     var records: [KafkaMessage]
+
+    /// The batch's `insert_deduplication_token` (also stored in each row's `insert_token`):
+    /// ``BatchRange/token`` and the Kafka timestamp of its first record. A replay of the batch
+    /// reads the same records, so it gets the same token; a topic deleted and created again under
+    /// the same name (offsets from 0 again) gets new ones, so ClickHouse never takes its batches
+    /// for those of the old topic and silently drops them as duplicates.
+    var deduplicationToken: String {
+        "\(range.token):\(records.first?.timestampMilliseconds.map(String.init) ?? "-")"
+    }
 }
 
 /// The decisions of one partition's writer, without I/O: where batches are cut (size, time, or

@@ -42,7 +42,7 @@ struct HookStop: Error {
 }
 
 /// The one writer of one assigned partition: receives its records, cuts batches with a
-/// ``PartitionBatcher`` and writes them one at a time (record range, dedup lookup, insert,
+/// ``PartitionBatcher`` and writes them one at a time (record range and dedup lookup, insert,
 /// dead letters, commit).
 final class PartitionWriter: Sendable {
     let topicPartition: KafkaTopicPartition
@@ -194,17 +194,20 @@ final class PartitionWriter: Sendable {
             do {
                 if outcomes == nil { outcomes = try await decode(batch.records) }
                 let events = outcomes!.compactMap { if case .event(let e) = $0 { e } else { nil } }
+                // The lookup only reads, so it runs while the range is recorded; the insert
+                // waits for both.
+                async let lookup = context.store.storedTokens(of: events, window: context.configuration.eventIDWindow)
                 try await context.store.recordRange(range, group: context.group)
                 try await checkpoint(.rangeRecorded, range)
-                let stored = try await context.store.storedTokens(of: events, window: context.configuration.eventIDWindow)
-                let (rows, duplicates) = EventRow.select(events, stored: stored, token: range.token)
+                let stored = try await lookup
+                let (rows, duplicates) = EventRow.select(events, stored: stored, token: batch.deduplicationToken)
                 // Rows dropped as duplicates (or dead-lettered) never go on the chain.
                 var chain: (links: [ChainLink], heads: [String: ChainHead])? = nil
                 if context.configuration.hashChain, !rows.isEmpty {
                     chain = ChainPlanner.link(rows, from: try await chainHeads(of: rows, range: range))
                 }
                 let started = ContinuousClock.now
-                try await context.store.insert(rows, token: range.token, ingestedAt: Int64(Date().timeIntervalSince1970 * 1000), links: chain?.links)
+                try await context.store.insert(rows, token: batch.deduplicationToken, ingestedAt: Int64(Date().timeIntervalSince1970 * 1000), links: chain?.links)
                 if let heads = chain?.heads {
                     chainCache.withLock { $0.merge(heads) { $1 } }
                     context.chainHeads.acknowledged(heads.values)

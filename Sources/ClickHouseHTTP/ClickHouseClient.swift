@@ -128,21 +128,38 @@ public final class ClickHouseClient: Sendable {
     /// Put the format in the SQL (`FORMAT JSONEachRow`, `TabSeparated`,
     /// `RowBinaryWithNamesAndTypes`). `max_execution_time` defaults to the configuration's.
     ///
+    /// With an `externalTable`, the SQL travels in the URL and the table's rows in the body.
+    ///
     /// - Throws: ``ClickHouseError`` for a failed request; `CancellationError` when the task
     ///   is cancelled (the query is killed on the server first).
     public func query(
         _ sql: String,
         parameters: [String: ClickHouseParameter] = [:],
         settings: [String: String] = [:],
-        queryID: String? = nil
+        queryID: String? = nil,
+        externalTable: ClickHouseExternalTable? = nil
     ) async throws -> ClickHouseQueryResponse {
         let queryID = queryID ?? Self.makeQueryID()
         var merged = settings
         if merged["max_execution_time"] == nil {
             merged["max_execution_time"] = Self.seconds(configuration.maxExecutionTime)
         }
-        var request = try makeRequest(parameters: parameters, settings: merged, queryID: queryID, extra: [:])
-        request.body = .bytes(ByteBuffer(string: sql))
+        var request: HTTPClientRequest
+        if let externalTable {
+            guard Self.isValidName(externalTable.name) else {
+                throw ClickHouseError(kind: .invalidInput, message: "external table name '\(externalTable.name)' is invalid: use letters, digits and '_'", queryID: queryID)
+            }
+            request = try makeRequest(
+                parameters: parameters, settings: merged, queryID: queryID,
+                extra: externalTable.urlItems.merging(["query": sql]) { $1 }
+            )
+            let (body, contentType) = externalTable.multipartBody()
+            request.body = .bytes(body)
+            request.headers.replaceOrAdd(name: "Content-Type", value: contentType)
+        } else {
+            request = try makeRequest(parameters: parameters, settings: merged, queryID: queryID, extra: [:])
+            request.body = .bytes(ByteBuffer(string: sql))
+        }
         let control = QueryControl(queryID: queryID, client: self)
         let timeout: Duration
         if let seconds = merged["max_execution_time"].flatMap(Double.init), seconds > 0 {

@@ -108,7 +108,8 @@ struct BenchIngest: AsyncParsableCommand {
             validates the same events with the same rules, serializes them with Confluent's \
             AvroSerializer (schema from the registry) and produces them with acks=all and idempotence; \
             the ceiling produces the same pre-encoded bytes with our KafkaProducer and no validation. \
-            Both write to the events topic (--events-topic). Targets: throughput >= 2x the peer and \
+            Both write to a topic of their own, <events-topic>.peers, so that the server's sinks \
+            do not spend the server's CPU on their records. Targets: throughput >= 2x the peer and \
             >= 0.5x the ceiling.
 
             Example (dev stack up, server running):

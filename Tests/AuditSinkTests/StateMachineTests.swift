@@ -29,11 +29,29 @@ struct PartitionBatcherTests {
         #expect(cut.map(\.range) == [BatchRange(topic: "t", partition: 0, first: 10, last: 12)])
         #expect(cut.first?.records.map(\.offset) == [10, 11, 12])
         #expect(cut.first?.range.token == "t:0:10-12")
+        #expect(cut.first?.deduplicationToken == "t:0:10-12:1010")
         #expect(cut.first?.range.nextOffset == 13)
         // One batch in flight: the next full batch waits for the first to complete.
         for offset in Int64(13)...15 { #expect(flushes(b.received(message(offset), now: t0)).isEmpty) }
         let next = flushes(b.flushCompleted(now: t0))
         #expect(next.map(\.range) == [BatchRange(topic: "t", partition: 0, first: 13, last: 15)])
+    }
+
+    @Test func aRecreatedTopicsBatchGetsANewDeduplicationToken() {
+        // The same offsets cut twice from the same records (a replay), then from a topic created
+        // again under the same name (other records at those offsets).
+        func firstBatch(timestamps: [Int64]) -> Batch? {
+            var b = batcher()
+            _ = b.start(committed: 0, pending: nil, now: t0)
+            var cut: [Batch] = []
+            for (offset, timestamp) in timestamps.enumerated() { cut += flushes(b.received(message(Int64(offset), timestamp: timestamp), now: t0)) }
+            return cut.first
+        }
+        let original = firstBatch(timestamps: [500, 501, 502])
+        #expect(original?.deduplicationToken == firstBatch(timestamps: [500, 501, 502])?.deduplicationToken)
+        let recreated = firstBatch(timestamps: [9_000, 9_001, 9_002])
+        #expect(recreated?.range == original?.range)
+        #expect(recreated?.deduplicationToken != original?.deduplicationToken)
     }
 
     @Test func cutsByTimeAndKeepsGapsInsideTheRange() {

@@ -105,6 +105,17 @@ struct ClickHouseIntegrationTests {
                 "SELECT count() FROM events WHERE user_id = {user:String} FORMAT TabSeparated",
                 parameters: ["user": "nobody' OR '1'='1"])
             #expect(String(buffer: none) == "0\n")
+
+            // The same hostile value (and a tab, a newline, a backslash) in an external table.
+            var keys = ClickHouseExternalTable(name: "keys", structure: "tenant String, user_id String")
+            for pair in [("acme", hostile), ("acme", "nobody' OR '1'='1"), ("other", hostile), ("acme", "a\tb\nc\\")] { keys.appendRow([pair.0, pair.1]) }
+            let pairs = try await client.query(
+                "SELECT count() FROM events WHERE (tenant, user_id) IN keys FORMAT TabSeparated", externalTable: keys)
+            #expect(String(buffer: try await pairs.body.collect(upTo: 1024)) == "100\n")
+            let echoed = try await client.query("SELECT hex(user_id) FROM keys ORDER BY tenant, user_id FORMAT TabSeparated", externalTable: keys)
+            let hex = { (text: String) in text.utf8.map { String(format: "%02X", $0) }.joined() }
+            let expectedHex = ["a\tb\nc\\", "nobody' OR '1'='1", hostile, hostile].map(hex).joined(separator: "\n") + "\n"
+            #expect(String(buffer: try await echoed.body.collect(upTo: 1024)) == expectedHex)
         }
     }
 

@@ -68,16 +68,20 @@ package final class LegacyIntake: Sendable {
         case .success(let outcomes): items = outcomes
         case .failure(let refusal): return .failure(.payload(refusal))
         }
-        var outcomes: [ItemOutcome] = []
-        outcomes.reserveCapacity(items.count)
-        for item in items {
-            if case .success(let event) = item.result, !allowTenant(event.tenantID) {
-                outcomes.append(.permissionDenied("these credentials may not send events for tenant `\(event.tenantID)`"))
-                continue
+        // The items are produced concurrently (as IngestBatch does): a payload costs about one
+        // broker round trip, not one per item. Answers keep the payload's order.
+        var outcomes = [ItemOutcome?](repeating: nil, count: items.count)
+        await withTaskGroup(of: (Int, ItemOutcome).self) { group in
+            for (index, item) in items.enumerated() {
+                if case .success(let event) = item.result, !allowTenant(event.tenantID) {
+                    outcomes[index] = .permissionDenied("these credentials may not send events for tenant `\(event.tenantID)`")
+                    continue
+                }
+                group.addTask { (index, await self.process(item, source: source, intake: intake, position: position, now: now)) }
             }
-            outcomes.append(await process(item, source: source, intake: intake, position: position, now: now))
+            for await (index, outcome) in group { outcomes[index] = outcome }
         }
-        return .success(outcomes)
+        return .success(outcomes.map { $0! })
     }
 
     /// Quarantines a whole payload that could not even be split (the Kafka bridge's case: a record
