@@ -131,7 +131,12 @@ def main():
     serializer = AvroSerializer(
         registry,
         latest.schema.schema_str,
-        conf={"auto.register.schemas": False, "use.latest.version": True},
+        # The subject is the server's (--subject), whatever topic the peer produces to.
+        conf={
+            "auto.register.schemas": False,
+            "use.latest.version": True,
+            "subject.name.strategy": lambda ctx, record_name: args.subject,
+        },
     )
     ctx = SerializationContext(args.topic, MessageField.VALUE)
     producer = Producer({
