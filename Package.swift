@@ -200,7 +200,7 @@ let package = Package(
         .target(
             name: "AuditSimulator",
             dependencies: [
-                "AuditEvents", "AuditPipeClient", "AuditPipeProto",
+                "AuditEvents", "AuditPipeClient", "AuditPipeProto", "AvroCodec",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

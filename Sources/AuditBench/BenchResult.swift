@@ -1,3 +1,5 @@
+import AvroCodec
+
 /// One benchmark figure: our value, the peer (or ceiling) it is compared with, and the target.
 ///
 /// Every `auditpipe bench` subcommand prints one JSON line per figure on stdout (`jsonLine`) and a
@@ -144,21 +146,9 @@ package enum BenchFormat {
 package enum JSONText {
     /// `text` as a JSON string literal.
     package static func string(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        var out = ""
+        JSONWriter.appendString(text, to: &out)
+        return out
     }
 
     /// `value` as a JSON number rounded to 3 decimals (`null` when not finite: JSON has no NaN).

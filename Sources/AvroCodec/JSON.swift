@@ -260,11 +260,11 @@ struct JSONParser {
     }
 }
 
-/// JSON text output helpers.
-enum JSONWriter {
+/// JSON text output helpers (also the package's one writer of JSON string literals).
+package enum JSONWriter {
     /// Appends `s` as a JSON string literal; only `"`, `\` and control characters are escaped,
     /// everything else is written as UTF-8 (as Parsing Canonical Form requires).
-    static func appendString(_ s: String, to out: inout String) {
+    package static func appendString(_ s: String, to out: inout String) {
         out.append("\"")
         for scalar in s.unicodeScalars {
             switch scalar {

@@ -1,3 +1,5 @@
+import AvroCodec
+
 /// JSON written exactly as a legacy producer writes it: keys in the given order, numbers as the
 /// producer formats them (integers, fractions, numbers beyond 2^53), compact.
 package indirect enum JSONText: Sendable, Hashable {
@@ -52,21 +54,7 @@ package indirect enum JSONText: Sendable, Hashable {
     /// A JSON string literal: quotes, backslashes and control characters escaped, everything
     /// else (non-ASCII included) kept as UTF-8.
     package static func writeString(_ value: String, to out: inout String) {
-        out += "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
+        JSONWriter.appendString(value, to: &out)
     }
 
     package static func == (a: JSONText, b: JSONText) -> Bool { a.text == b.text }
