@@ -59,7 +59,7 @@ package enum LegacyAuthGatewayGenerator {
         return (0..<count).map { offset in
             let status = statuses[Int(random.next() % UInt64(statuses.count))]
             let ip = "10.\(random.next() % 256).\(random.next() % 256).\(random.next() % 256)"
-            let timestamp = iso8601(milliseconds: nowMilliseconds - Int64(count - offset))
+            let timestamp = LegacyTimestamp.rfc3339(milliseconds: nowMilliseconds - Int64(count - offset))
             return "{\"event_id\":\(JSONText.string("\(runID)-\(first + offset)")),\"tenant_id\":\"tenant-\(random.next() % 20)\","
                 + "\"user_id\":\"u-\(random.next() % 5000)\",\"status\":\"\(status)\",\"client_ip\":\"\(ip)\","
                 + "\"user_agent\":\"Mozilla/5.0 (X11; Linux x86_64) bench/\(random.next() % 100)\",\"occurred_at\":\"\(timestamp)\"}"
@@ -69,29 +69,6 @@ package enum LegacyAuthGatewayGenerator {
     /// `records` as a request body: NDJSON lines or one JSON array.
     package static func body(_ records: [String], ndjson: Bool) -> [UInt8] {
         Array((ndjson ? records.joined(separator: "\n") + "\n" : "[" + records.joined(separator: ",") + "]").utf8)
-    }
-
-    /// UTC ISO-8601 with milliseconds and `Z`, e.g. `2026-11-26T18:56:00.123Z` (proleptic Gregorian).
-    package static func iso8601(milliseconds: Int64) -> String {
-        let millis = Int(milliseconds % 1000)
-        var seconds = milliseconds / 1000
-        let secondOfDay = Int(seconds % 86_400)
-        seconds /= 86_400
-        // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-        let z = Int(seconds) + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        func pad(_ value: Int, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(millis, 3))Z"
     }
 }
 

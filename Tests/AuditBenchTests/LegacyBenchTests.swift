@@ -11,15 +11,6 @@ struct LegacyBenchTests {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Deploy/legacy-rules.yaml").path
 
-    @Test("ISO-8601 timestamps match Foundation's formatter", arguments: [Int64(0), 951_782_400_123, 1_764_182_160_999, 4_107_542_399_001])
-    func iso8601(milliseconds: Int64) {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        let expected = formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
-        #expect(LegacyAuthGatewayGenerator.iso8601(milliseconds: milliseconds) == expected)
-    }
-
     @Test("generated records are deterministic JSON objects with unique ids; bodies are NDJSON or an array")
     func records() throws {
         let a = LegacyAuthGatewayGenerator.records(first: 10, count: 3, runID: "r", nowMilliseconds: 1_764_182_160_000)

@@ -1,3 +1,4 @@
+import Foundation
 import LegacyMapping
 import Testing
 
@@ -77,5 +78,14 @@ import Testing
         #expect(LegacyTimestamp.rfc3339(milliseconds: 951_782_400_000) == "2000-02-29T00:00:00.000Z")
         _ = LegacyTimestamp.rfc3339(milliseconds: .min)  // must not trap
         _ = LegacyTimestamp.rfc3339(milliseconds: .max)
+    }
+
+    @Test("RFC 3339 text matches Foundation's ISO-8601 formatter", arguments: [Int64(0), 951_782_400_123, 1_764_182_160_999, 4_107_542_399_001])
+    func rfc3339MatchesFoundation(milliseconds: Int64) {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        let expected = formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+        #expect(LegacyTimestamp.rfc3339(milliseconds: milliseconds) == expected)
     }
 }
