@@ -111,11 +111,26 @@ public final class ClickHouseEventStore: Sendable {
                 ALTER TABLE `\(tables.events)` MODIFY SETTING lightweight_mutation_projection_mode = 'rebuild'
                 """,
                 """
-                ALTER TABLE `\(tables.events)` ADD PROJECTION IF NOT EXISTS \(Self.eventIDProjection)
+                ALTER TABLE `\(tables.events)` ADD PROJECTION IF NOT EXISTS event_id_lookup
                     (SELECT tenant_id, event_id, timestamp, insert_token ORDER BY tenant_id, event_id)
                 """,
-                "ALTER TABLE `\(tables.events)` MATERIALIZE PROJECTION \(Self.eventIDProjection)",
+                "ALTER TABLE `\(tables.events)` MATERIALIZE PROJECTION event_id_lookup",
                 "ALTER TABLE `\(tables.events)` DROP INDEX IF EXISTS event_id_bloom",
+            ]),
+            // The same projection with 1,024-row granules instead of 8,192. A batch's keys are
+            // the newest ids of every tenant, so the lookup reads about one granule per tenant
+            // and part: measured on a 10 M-row table of 13 parts, 175k rows read and 30 ms of
+            // ClickHouse CPU per lookup with 8,192. The projection's primary index grows 8x,
+            // which is still small (4 narrow columns). Needs projection-level settings
+            // (ClickHouse 25.x or later; tested on 26.9).
+            Migration(version: 6, name: "give the event_id lookup projection of \(tables.events) small granules", statements: [
+                """
+                ALTER TABLE `\(tables.events)` ADD PROJECTION IF NOT EXISTS \(Self.eventIDProjection)
+                    (SELECT tenant_id, event_id, timestamp, insert_token ORDER BY tenant_id, event_id)
+                    WITH SETTINGS (index_granularity = 1024)
+                """,
+                "ALTER TABLE `\(tables.events)` MATERIALIZE PROJECTION \(Self.eventIDProjection)",
+                "ALTER TABLE `\(tables.events)` DROP PROJECTION IF EXISTS event_id_lookup",
             ]),
         ]
     }
@@ -211,8 +226,8 @@ public final class ClickHouseEventStore: Sendable {
 
     // MARK: Events
 
-    /// The projection the event_id lookup reads (migration 5).
-    static let eventIDProjection = "event_id_lookup"
+    /// The projection the event_id lookup reads (migration 6).
+    static let eventIDProjection = "event_id_keys"
 
     /// The insert tokens under which each (tenant, event_id) of `rows` is already stored, among
     /// rows whose event time is within `window` of the batch's event times. One query: the
@@ -255,13 +270,13 @@ public final class ClickHouseEventStore: Sendable {
     /// With `links` (one per row, in order) the rows are written on the hash chain.
     func insert(_ rows: [DecodedEvent], token: String, ingestedAt: Int64, links: [ChainLink]? = nil) async throws {
         guard !rows.isEmpty else { return }
-        var writer: RowBinaryWriter
+        var writer = RowBinaryWriter(columns: links == nil ? EventRow.columns : EventRow.chainedColumns)
+        // About 170 bytes per row of the simulator's events, 210 with the chain columns.
+        writer.reserveCapacity(forAdditionalBytes: rows.count * (links == nil ? 192 : 256))
         if let links {
             precondition(links.count == rows.count, "one chain link per row")
-            writer = RowBinaryWriter(columns: EventRow.chainedColumns)
             for (row, link) in zip(rows, links) { try writer.append(EventRow.values(row, ingestedAt: ingestedAt, token: token, link: link)) }
         } else {
-            writer = RowBinaryWriter(columns: EventRow.columns)
             for row in rows { try writer.append(EventRow.values(row, ingestedAt: ingestedAt, token: token)) }
         }
         try await client.insert(

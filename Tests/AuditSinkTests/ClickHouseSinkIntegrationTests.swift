@@ -21,13 +21,15 @@ struct ClickHouseSinkIntegrationTests {
                     "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'audit_events' FORMAT TabSeparated"
                 ))
             }
-            #expect(try await fixture.store.appliedMigrations() == [1, 2, 3, 4, 5])
+            #expect(try await fixture.store.appliedMigrations() == [1, 2, 3, 4, 5, 6])
             #expect(try await fixture.store.migrate() == [])
             let created = try await engine()
             let ddl = String(buffer: try await fixture.clickhouse.queryCollecting(
                 "SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = 'audit_events' FORMAT TabSeparated"
             ))
-            #expect(ddl.contains("PROJECTION event_id_lookup"))
+            #expect(ddl.contains("PROJECTION event_id_keys"))
+            #expect(ddl.contains("WITH SETTINGS (index_granularity = 1024)"))
+            #expect(!ddl.contains("PROJECTION event_id_lookup"))
             #expect(!ddl.contains("event_id_bloom"))
             #expect(created.contains("PARTITION BY toYYYYMM(timestamp)"))
             #expect(created.contains("ORDER BY (tenant_id, event_type, timestamp)"))
