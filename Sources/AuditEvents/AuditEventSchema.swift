@@ -68,6 +68,51 @@ public enum AuditEventSchema {
         }
     }
 
+    /// Whether a writer schema has the seed's binary layout (the same Parsing Canonical Form), so
+    /// its records can be read with ``decodeSeedRecord(_:)`` instead of a resolution.
+    public static func hasSeedLayout(_ writer: AvroSchema) -> Bool {
+        writer.canonicalForm == seedCanonicalForm
+    }
+
+    private static let seedCanonicalForm = seed.canonicalForm
+
+    /// Decodes the binary body of a record written with the seed's layout (see
+    /// ``hasSeedLayout(_:)``) straight into an event, without the generic value tree: the same
+    /// result as resolving it into ``seed`` and calling ``event(from:)``, at a fraction of the
+    /// work (the sink decodes every record). The body must be used to its last byte.
+    public static func decodeSeedRecord<Bytes: Collection<UInt8>>(
+        _ body: Bytes, options: AvroDecodingOptions = .default
+    ) throws(AvroDecodingError) -> AuditEvent {
+        try withContiguousBytes(body) { buffer throws(AvroDecodingError) in
+            var reader = AvroByteReader(buffer, options: options)
+            let eventID = try reader.readString()
+            let tenantID = try reader.readString()
+            let actorID = try reader.readString()
+            let eventType = try reader.readString()
+            let resource = try reader.readString()
+            let action = try reader.readString()
+            let timestamp = try reader.readLong()
+            var metadata: [String: String] = [:]
+            while true {
+                // A key and a value are at least one length byte each.
+                let count = try reader.readBlockCount(minimumItemSize: 2)
+                if count == 0 { break }
+                metadata.reserveCapacity(metadata.count + count)
+                for _ in 0..<count {
+                    let key = try reader.readString()
+                    metadata[key] = try reader.readString()
+                }
+            }
+            guard reader.remaining == 0 else {
+                throw reader.error("\(reader.remaining) trailing bytes after the value")
+            }
+            return AuditEvent(
+                eventID: eventID, tenantID: tenantID, actorID: actorID, eventType: eventType,
+                resource: resource, action: action, timestampMilliseconds: timestamp, metadata: metadata
+            )
+        }
+    }
+
     /// Decodes an Avro record (already resolved to the seed schema) into an event.
     public static func event(from value: AvroValue) -> AuditEvent? {
         func string(_ name: String) -> String? {

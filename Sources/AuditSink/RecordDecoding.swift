@@ -51,11 +51,17 @@ enum DecodeOutcome: Sendable, Hashable {
     }
 }
 
-/// Decodes Confluent-framed Avro records into events, resolving each writer schema into
-/// `AuditEventSchema.seed` once per schema id.
+/// Decodes Confluent-framed Avro records into events. A writer schema with the seed's binary
+/// layout is read directly (``AuditEventSchema/decodeSeedRecord(_:options:)``); any other is
+/// resolved into `AuditEventSchema.seed`, once per schema id.
 final class RecordDecoder: Sendable {
+    private enum Reader: Sendable {
+        case seedLayout
+        case resolution(AvroResolution)
+    }
+
     private let schemas: any WriterSchemaLookup
-    private let resolutions = Mutex<[Int32: AvroResolution]>([:])
+    private let readers = Mutex<[Int32: Reader]>([:])
 
     init(schemas: any WriterSchemaLookup) {
         self.schemas = schemas
@@ -73,9 +79,9 @@ final class RecordDecoder: Sendable {
         } catch {
             return poison(.decode, error.message)
         }
-        let resolution: AvroResolution
-        if let cached = resolutions.withLock({ $0[framed.schemaID] }) {
-            resolution = cached
+        let reader: Reader
+        if let cached = readers.withLock({ $0[framed.schemaID] }) {
+            reader = cached
         } else {
             let writer: AvroSchema
             do {
@@ -83,17 +89,22 @@ final class RecordDecoder: Sendable {
             } catch let error as WriterSchemaNotFound {
                 return poison(.schema, error.description)
             }
-            resolution = AvroResolution(writer: writer, reader: AuditEventSchema.seed)
-            resolutions.withLock { $0[framed.schemaID] = resolution }
+            reader = AuditEventSchema.hasSeedLayout(writer) ? .seedLayout : .resolution(AvroResolution(writer: writer, reader: AuditEventSchema.seed))
+            readers.withLock { $0[framed.schemaID] = reader }
         }
-        let avroValue: AvroValue
+        let event: AuditEvent
         do {
-            avroValue = try resolution.decodeExact(framed.body)
+            switch reader {
+            case .seedLayout:
+                event = try AuditEventSchema.decodeSeedRecord(framed.body)
+            case .resolution(let resolution):
+                guard let resolved = AuditEventSchema.event(from: try resolution.decodeExact(framed.body)) else {
+                    return poison(.decode, "the record (schema \(framed.schemaID)) lacks a field of AuditEvent")
+                }
+                event = resolved
+            }
         } catch {
             return poison(.decode, "Avro body does not decode with writer schema \(framed.schemaID): \(error)")
-        }
-        guard let event = AuditEventSchema.event(from: avroValue) else {
-            return poison(.decode, "the record (schema \(framed.schemaID)) lacks a field of AuditEvent")
         }
         if let reason = EventRow.rejection(of: event) { return poison(.encode, reason) }
         return .event(

@@ -46,15 +46,16 @@ public struct AvroDecodingError: Error, Sendable, Hashable, CustomStringConverti
     }
 }
 
-/// A bounds-checked cursor over contiguous bytes.
-struct AvroByteReader: ~Copyable {
+/// A bounds-checked cursor over contiguous bytes (`package` for decoders of fixed shapes, such as
+/// the audit event's, that skip the generic value tree).
+package struct AvroByteReader: ~Copyable {
     let base: UnsafePointer<UInt8>
     let count: Int
-    var position = 0
+    package var position = 0
     var zeroSizeBudget: Int
     let maxDepth: Int
 
-    init(_ buffer: UnsafeBufferPointer<UInt8>, options: AvroDecodingOptions) {
+    package init(_ buffer: UnsafeBufferPointer<UInt8>, options: AvroDecodingOptions) {
         // An empty buffer may have a nil base; point at a harmless static byte instead.
         self.base = buffer.baseAddress ?? AvroByteReader.emptyBase
         self.count = buffer.count
@@ -68,9 +69,9 @@ struct AvroByteReader: ~Copyable {
         return UnsafePointer(p)
     }()
 
-    var remaining: Int { count - position }
+    package var remaining: Int { count - position }
 
-    func error(_ message: String) -> AvroDecodingError {
+    package func error(_ message: String) -> AvroDecodingError {
         AvroDecodingError(offset: position, message: message)
     }
 
@@ -83,7 +84,7 @@ struct AvroByteReader: ~Copyable {
     }
 
     @inline(__always)
-    mutating func readLong() throws(AvroDecodingError) -> Int64 {
+    package mutating func readLong() throws(AvroDecodingError) -> Int64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while true {
@@ -129,7 +130,7 @@ struct AvroByteReader: ~Copyable {
     }
 
     /// Reads a length prefix and checks it against the remaining bytes.
-    mutating func readLength() throws(AvroDecodingError) -> Int {
+    package mutating func readLength() throws(AvroDecodingError) -> Int {
         let start = position
         let length = try readLong()
         guard length >= 0 else { throw AvroDecodingError(offset: start, message: "negative length \(length)") }
@@ -153,10 +154,18 @@ struct AvroByteReader: ~Copyable {
         return bytes
     }
 
-    mutating func readString() throws(AvroDecodingError) -> String {
+    package mutating func readString() throws(AvroDecodingError) -> String {
         let start = position
         let length = try readLength()
-        guard let s = String(validating: UnsafeBufferPointer(start: base + position, count: length), as: UTF8.self) else {
+        let bytes = UnsafeBufferPointer(start: base + position, count: length)
+        let s: String
+        if !bytes.contains(where: { $0 >= 0x80 }) {
+            // ASCII is valid UTF-8: copy it without the generic validating initializer, which
+            // was a tenth of the sink's decoding time.
+            s = String(unsafeUninitializedCapacity: length) { $0.initialize(fromContentsOf: bytes) }
+        } else if let valid = String(validating: bytes, as: UTF8.self) {
+            s = valid
+        } else {
             throw AvroDecodingError(offset: start, message: "string is not valid UTF-8")
         }
         position += length
@@ -170,7 +179,7 @@ struct AvroByteReader: ~Copyable {
 
     /// Reads the header of an array/map block. Returns 0 at the end marker, else the item count,
     /// which is checked against the remaining bytes (or the zero-size budget).
-    mutating func readBlockCount(minimumItemSize: Int) throws(AvroDecodingError) -> Int {
+    package mutating func readBlockCount(minimumItemSize: Int) throws(AvroDecodingError) -> Int {
         let start = position
         var count = try readLong()
         if count < 0 {
@@ -208,7 +217,7 @@ struct AvroByteReader: ~Copyable {
 
 /// Runs `body` over the bytes as contiguous memory (copying only non-contiguous collections).
 @inline(__always)
-func withContiguousBytes<Bytes: Collection<UInt8>, R>(
+package func withContiguousBytes<Bytes: Collection<UInt8>, R>(
     _ bytes: Bytes, _ body: (UnsafeBufferPointer<UInt8>) throws(AvroDecodingError) -> R
 ) throws(AvroDecodingError) -> R {
     let result: Result<R, AvroDecodingError>? = bytes.withContiguousStorageIfAvailable { buffer in

@@ -40,19 +40,29 @@ public struct ClickHouseParameter: Sendable, Hashable, ExpressibleByStringLitera
     public init(integerLiteral value: Int) { self = .integer(value) }
 
     static func escape(_ text: String, quote: Bool = false) -> String {
-        var result = ""
-        result.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\\": result += "\\\\"
-            case "\t": result += "\\t"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\0": result += "\\0"
-            case "'" where quote: result += "\\'"
-            default: result.unicodeScalars.append(scalar)
+        // Every escaped character is ASCII, so the UTF-8 bytes can be rewritten one by one.
+        func escaped(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case UInt8(ascii: "\\"): UInt8(ascii: "\\")
+            case UInt8(ascii: "\t"): UInt8(ascii: "t")
+            case UInt8(ascii: "\n"): UInt8(ascii: "n")
+            case UInt8(ascii: "\r"): UInt8(ascii: "r")
+            case 0: UInt8(ascii: "0")
+            case UInt8(ascii: "'") where quote: UInt8(ascii: "'")
+            default: nil
             }
         }
-        return result
+        guard text.utf8.contains(where: { escaped($0) != nil }) else { return text }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count + 8)
+        for byte in text.utf8 {
+            if let letter = escaped(byte) {
+                bytes.append(UInt8(ascii: "\\"))
+                bytes.append(letter)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

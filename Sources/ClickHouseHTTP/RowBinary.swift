@@ -82,6 +82,11 @@ public struct RowBinaryWriter: Sendable {
         self.buffer = buffer
     }
 
+    /// Makes room for at least `bytes` more bytes, so a large body is not copied as it grows.
+    public mutating func reserveCapacity(forAdditionalBytes bytes: Int) {
+        buffer.reserveCapacity(minimumWritableBytes: bytes)
+    }
+
     /// Appends one row.
     ///
     /// - Throws: ``ClickHouseError`` of kind ``ClickHouseError/Kind/invalidInput`` naming the

@@ -61,3 +61,111 @@ struct AuditEventSchemaTests {
         #expect(refused.violations.first?.rule == "schema")
     }
 }
+
+/// The sink's direct decoder for seed-layout records must agree with the generic path (resolve
+/// into the seed schema, then `event(from:)`) on every input: valid records, and corrupted or
+/// truncated ones, which both must refuse.
+@Suite("AuditEvent seed-layout decoder")
+struct SeedRecordDecoderTests {
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static func text(_ random: inout Generator) -> String {
+        let alphabet: [Character] = ["a", "Z", "0", "-", "é", "漢", "😀", " ", "\"", "\\", "\n"]
+        return String((0..<Int.random(in: 0...12, using: &random)).map { _ in alphabet.randomElement(using: &random)! })
+    }
+
+    static func event(_ random: inout Generator) -> AuditEvent {
+        var metadata: [String: String] = [:]
+        for _ in 0..<Int.random(in: 0...5, using: &random) { metadata[text(&random)] = text(&random) }
+        return AuditEvent(
+            eventID: text(&random), tenantID: text(&random), actorID: text(&random), eventType: text(&random),
+            resource: text(&random), action: text(&random), timestampMilliseconds: Int64.random(in: .min ... .max, using: &random),
+            metadata: metadata
+        )
+    }
+
+    /// The generic path's answer, or nil when it refuses the bytes.
+    static func generic(_ bytes: [UInt8]) -> AuditEvent? {
+        guard let value = try? AuditEventSchema.seed.decodeExact(bytes) else { return nil }
+        return AuditEventSchema.event(from: value)
+    }
+
+    @Test func theSeedSchemaAndItsCanonicalTwinHaveTheSeedLayout() throws {
+        #expect(AuditEventSchema.hasSeedLayout(AuditEventSchema.seed))
+        // Docs, defaults and logical types do not change the bytes.
+        let twin = try AvroSchema(parsing: """
+            {"type":"record","name":"AuditEvent","namespace":"com.worldtech.audit","doc":"v1 again","fields":[
+            {"name":"event_id","type":"string"},{"name":"tenant_id","type":"string"},
+            {"name":"actor_id","type":"string"},{"name":"event_type","type":"string"},
+            {"name":"resource","type":"string"},{"name":"action","type":"string"},
+            {"name":"timestamp","type":"long"},
+            {"name":"metadata","type":{"type":"map","values":"string"}}]}
+            """)
+        #expect(AuditEventSchema.hasSeedLayout(twin))
+        let withRegion = try AvroSchema(parsing: """
+            {"type":"record","name":"AuditEvent","namespace":"com.worldtech.audit","fields":[
+            {"name":"event_id","type":"string"},{"name":"tenant_id","type":"string"},
+            {"name":"actor_id","type":"string"},{"name":"event_type","type":"string"},
+            {"name":"resource","type":"string"},{"name":"action","type":"string"},
+            {"name":"timestamp","type":"long"},
+            {"name":"metadata","type":{"type":"map","values":"string"},"default":{}},
+            {"name":"region","type":"string","default":"eu"}]}
+            """)
+        #expect(!AuditEventSchema.hasSeedLayout(withRegion))
+    }
+
+    @Test func agreesWithTheGenericPathOnValidAndDamagedRecords() throws {
+        var random = Generator(state: 0xA0D1_7E57)
+        var refused = 0
+        for _ in 0..<2_000 {
+            let event = Self.event(&random)
+            let bytes = try AuditEventSchema.encode(event, with: AuditEventSchema.seed).get()
+            #expect(try AuditEventSchema.decodeSeedRecord(bytes) == event)
+            #expect(Self.generic(bytes) == event)
+            // Damage: flip a byte, cut the end, or append a byte.
+            var damaged = bytes
+            switch Int.random(in: 0..<3, using: &random) {
+            case 0 where !damaged.isEmpty: damaged[Int.random(in: 0..<damaged.count, using: &random)] ^= UInt8.random(in: 1...255, using: &random)
+            case 1 where !damaged.isEmpty: damaged.removeLast(Int.random(in: 1...damaged.count, using: &random))
+            default: damaged.append(UInt8.random(in: 0...255, using: &random))
+            }
+            let direct = try? AuditEventSchema.decodeSeedRecord(damaged)
+            #expect(direct == Self.generic(damaged), "bytes \(damaged)")
+            if direct == nil { refused += 1 }
+        }
+        #expect(refused > 500)  // the damage is real, not only harmless flips
+    }
+
+    @Test func randomBytesNeverCrashAndAgree() {
+        var random = Generator(state: 0xB17E5)
+        for _ in 0..<5_000 {
+            let bytes = (0..<Int.random(in: 0...64, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            #expect((try? AuditEventSchema.decodeSeedRecord(bytes)) == Self.generic(bytes))
+        }
+    }
+
+    @Test func blockedMapsWithByteSizesAndDuplicateKeysDecodeAsTheGenericPath() throws {
+        // metadata as two blocks, the first with a negative count and its byte size, and the
+        // key "k" twice: the last value wins on both paths.
+        var bytes: [UInt8] = []
+        for _ in 0..<6 { bytes += [0x02, 0x61] }  // six strings "a"
+        bytes += [0x02]  // timestamp 1
+        bytes += [0x01, 0x08, 0x02, 0x6B, 0x02, 0x31]  // count -1, 4 bytes: "k" -> "1"
+        bytes += [0x02, 0x02, 0x6B, 0x02, 0x32]  // count 1: "k" -> "2"
+        bytes += [0x00]
+        let generic = Self.generic(bytes)
+        let direct = try AuditEventSchema.decodeSeedRecord(bytes)
+        #expect(direct.metadata == ["k": "2"])
+        #expect(direct.timestampMilliseconds == 1)
+        #expect(direct == generic)
+    }
+}
