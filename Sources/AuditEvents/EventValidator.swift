@@ -40,7 +40,7 @@ public struct EventValidator: Sendable {
             if bytes > max {
                 found.append(.init(field: field, rule: "max_length", description: "\(field) is \(bytes) bytes long; the limit is \(max) bytes"))
             }
-            if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            if Self.containsControlCharacter(value) {
                 found.append(.init(field: field, rule: "control_characters", description: "\(field) contains control characters (such as newlines or NUL); remove them"))
             }
         }
@@ -60,7 +60,12 @@ public struct EventValidator: Sendable {
         if event.metadata.count > limits.maxMetadataEntries {
             found.append(.init(field: "metadata", rule: "max_entries", description: "metadata has \(event.metadata.count) entries; the limit is \(limits.maxMetadataEntries)"))
         }
-        for (key, value) in event.metadata.sorted(by: { $0.key < $1.key }) {
+        // Sorted (so the errors come in a stable order) only when some entry breaks a rule.
+        let metadataIsValid = event.metadata.allSatisfy { key, value in
+            !key.isEmpty && key.utf8.count <= limits.maxMetadataKeyBytes && value.utf8.count <= limits.maxMetadataValueBytes
+                && !Self.containsControlCharacter(key)
+        }
+        for (key, value) in metadataIsValid ? [] : event.metadata.sorted(by: { $0.key < $1.key }) {
             let field = "metadata[\"\(key.prefix(64))\"]"
             if key.isEmpty {
                 found.append(.init(field: "metadata", rule: "required", description: "metadata keys must not be empty"))
@@ -70,10 +75,23 @@ public struct EventValidator: Sendable {
             if value.utf8.count > limits.maxMetadataValueBytes {
                 found.append(.init(field: field, rule: "max_length", description: "metadata value is \(value.utf8.count) bytes long; the limit is \(limits.maxMetadataValueBytes) bytes"))
             }
-            if key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            if Self.containsControlCharacter(key) {
                 found.append(.init(field: field, rule: "control_characters", description: "metadata key contains control characters; remove them"))
             }
         }
         return found
+    }
+
+    /// Whether `text` has a character of Unicode's general category Cc (control): U+0000-U+001F
+    /// and U+007F-U+009F. Checked on the UTF-8 bytes: the first range and U+007F are single bytes,
+    /// the second range is 0xC2 followed by 0x80-0x9F (0xC2 is never a continuation byte).
+    /// The per-scalar `generalCategory` lookup it replaces was 3-4% of the server's CPU.
+    package static func containsControlCharacter(_ text: String) -> Bool {
+        var previous: UInt8 = 0
+        for byte in text.utf8 {
+            if byte < 0x20 || byte == 0x7F || (previous == 0xC2 && byte <= 0x9F && byte >= 0x80) { return true }
+            previous = byte
+        }
+        return false
     }
 }

@@ -1,4 +1,5 @@
 public import AuditEvents
+import AvroCodec
 import CoreMetrics
 import Foundation
 public import KafkaClient
@@ -147,14 +148,31 @@ struct StoredEvent: Codable, Hashable {
     var timestamp_ms: Int64
     var metadata: [String: String]
 
+    /// The JSON object with sorted keys (metadata's too), so the same event always gives the
+    /// same bytes. Written by hand: Foundation's JSONEncoder was 3-5% of the server's CPU under
+    /// ingest load. ``decode(_:)`` reads it with JSONDecoder.
     static func encode(_ event: AuditEvent) -> [UInt8] {
-        let stored = StoredEvent(
-            event_id: event.eventID, tenant_id: event.tenantID, actor_id: event.actorID, event_type: event.eventType,
-            resource: event.resource, action: event.action, timestamp_ms: event.timestampMilliseconds, metadata: event.metadata
-        )
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array((try? encoder.encode(stored)) ?? Data())
+        var json = "{\"action\":"
+        JSONWriter.appendString(event.action, to: &json)
+        json += ",\"actor_id\":"
+        JSONWriter.appendString(event.actorID, to: &json)
+        json += ",\"event_id\":"
+        JSONWriter.appendString(event.eventID, to: &json)
+        json += ",\"event_type\":"
+        JSONWriter.appendString(event.eventType, to: &json)
+        json += ",\"metadata\":{"
+        for (index, key) in event.metadata.keys.sorted().enumerated() {
+            if index > 0 { json += "," }
+            JSONWriter.appendString(key, to: &json)
+            json += ":"
+            JSONWriter.appendString(event.metadata[key]!, to: &json)
+        }
+        json += "},\"resource\":"
+        JSONWriter.appendString(event.resource, to: &json)
+        json += ",\"tenant_id\":"
+        JSONWriter.appendString(event.tenantID, to: &json)
+        json += ",\"timestamp_ms\":\(event.timestampMilliseconds)}"
+        return Array(json.utf8)
     }
 
     static func decode(_ bytes: [UInt8]) -> AuditEvent? {

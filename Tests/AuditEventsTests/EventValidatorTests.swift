@@ -79,3 +79,18 @@ struct UUIDv7Tests {
         #expect(UUIDv7.make() != UUIDv7.make())
     }
 }
+
+@Suite("Control characters")
+struct ControlCharacterTests {
+    @Test func theByteCheckAgreesWithUnicodeForEveryScalar() {
+        var mismatches: [UInt32] = []
+        for value in UInt32(0)...0x10FFFF {
+            guard let scalar = Unicode.Scalar(value) else { continue }  // surrogates
+            let text = "a" + String(Character(scalar)) + "b"
+            if EventValidator.containsControlCharacter(text) != (scalar.properties.generalCategory == .control) {
+                mismatches.append(value)
+            }
+        }
+        #expect(mismatches.isEmpty)
+    }
+}
