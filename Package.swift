@@ -393,7 +393,7 @@ let package = Package(
         .testTarget(
             name: "AuditSinkTests",
             dependencies: [
-                "AuditSink", "AuditPipeTestSupport", "KafkaClient", "ClickHouseHTTP", "RedisClient", "AuditEvents", "AvroCodec",
+                "AuditSink", "AuditPipeTestSupport", "KafkaClient", "ClickHouseHTTP", "RedisClient", "AuditEvents", "AvroCodec", "AuditIntegrity",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -275,9 +275,11 @@ public final class ClickHouseEventStore: Sendable {
         writer.reserveCapacity(forAdditionalBytes: rows.count * (links == nil ? 192 : 256))
         if let links {
             precondition(links.count == rows.count, "one chain link per row")
-            for (row, link) in zip(rows, links) { try writer.append(EventRow.values(row, ingestedAt: ingestedAt, token: token, link: link)) }
+            for (row, link) in zip(rows, links) {
+                writer.appendEncodedRow { EventRow.write(row, ingestedAt: ingestedAt, token: token, link: link, into: &$0) }
+            }
         } else {
-            for row in rows { try writer.append(EventRow.values(row, ingestedAt: ingestedAt, token: token)) }
+            for row in rows { writer.appendEncodedRow { EventRow.write(row, ingestedAt: ingestedAt, token: token, link: nil, into: &$0) } }
         }
         try await client.insert(
             table: tables.events,

@@ -1,6 +1,7 @@
 import AuditEvents
 import AuditIntegrity
 import ClickHouseHTTP
+import NIOCore
 
 /// One row of the events table and the rules that decide which rows of a batch are inserted.
 enum EventRow {
@@ -49,20 +50,33 @@ enum EventRow {
         return nil
     }
 
-    /// The cell values of one row.
-    static func values(_ row: DecodedEvent, ingestedAt: Int64, token: String) -> [ClickHouseValue] {
+    /// Writes one row of ``columns`` (or of ``chainedColumns`` with a `link`) in RowBinary,
+    /// byte for byte what `RowBinaryWriter.append` gives for the same cells as
+    /// `ClickHouseValue`s (a test compares them), without a `ClickHouseValue` and a byte array
+    /// per cell: that path was about a sixth of the sink's CPU.
+    static func write(_ row: DecodedEvent, ingestedAt: Int64, token: String, link: ChainLink?, into buffer: inout ByteBuffer) {
         let event = row.event
-        return [
-            .string(event.tenantID), .string(event.eventType), .time(event.timestampMilliseconds), .string(event.eventID),
-            .string(event.actorID), .string(event.resource), .string(event.action), .stringMap(event.metadata),
-            .time(ingestedAt), .int(Int64(row.schemaID)), .int(Int64(row.sourcePartition)), .int(row.sourceOffset),
-            .string(token),
-        ]
-    }
-
-    /// The cell values of one row on the hash chain (``chainedColumns``).
-    static func values(_ row: DecodedEvent, ingestedAt: Int64, token: String, link: ChainLink) -> [ClickHouseValue] {
-        values(row, ingestedAt: ingestedAt, token: token) + [.uint(link.sequence), .bytes(link.hash.bytes)]
+        buffer.writeRowBinaryString(event.tenantID)
+        buffer.writeRowBinaryString(event.eventType)
+        buffer.writeInteger(event.timestampMilliseconds, endianness: .little)
+        buffer.writeRowBinaryString(event.eventID)
+        buffer.writeRowBinaryString(event.actorID)
+        buffer.writeRowBinaryString(event.resource)
+        buffer.writeRowBinaryString(event.action)
+        buffer.writeLEB128(UInt64(event.metadata.count))
+        for (key, value) in event.metadata.sorted(by: { $0.key < $1.key }) {
+            buffer.writeRowBinaryString(key)
+            buffer.writeRowBinaryString(value)
+        }
+        buffer.writeInteger(ingestedAt, endianness: .little)
+        buffer.writeInteger(row.schemaID, endianness: .little)
+        buffer.writeInteger(row.sourcePartition, endianness: .little)
+        buffer.writeInteger(row.sourceOffset, endianness: .little)
+        buffer.writeRowBinaryString(token)
+        if let link {
+            buffer.writeInteger(link.sequence, endianness: .little)
+            buffer.writeBytes(link.hash.bytes)
+        }
     }
 
     /// The key events are deduplicated on.

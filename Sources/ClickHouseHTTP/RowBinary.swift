@@ -87,6 +87,15 @@ public struct RowBinaryWriter: Sendable {
         buffer.reserveCapacity(minimumWritableBytes: bytes)
     }
 
+    /// Appends one row that `encode` writes straight into the body, for callers with a fixed row
+    /// shape that cannot afford a ``ClickHouseValue`` per cell. The bytes must be the columns'
+    /// RowBinary encodings in order (the ``ByteBuffer`` helpers `writeRowBinaryString`,
+    /// `writeLEB128`); nothing checks them here, but ClickHouse refuses a body that does not parse.
+    public mutating func appendEncodedRow(_ encode: (inout ByteBuffer) -> Void) {
+        encode(&buffer)
+        rowCount += 1
+    }
+
     /// Appends one row.
     ///
     /// - Throws: ``ClickHouseError`` of kind ``ClickHouseError/Kind/invalidInput`` naming the
@@ -329,7 +338,7 @@ public struct RowBinaryReader: Sendable {
 
 extension ByteBuffer {
     /// Writes an unsigned LEB128 varint (RowBinary lengths and counts).
-    mutating func writeLEB128(_ value: UInt64) {
+    public mutating func writeLEB128(_ value: UInt64) {
         var value = value
         repeat {
             var byte = UInt8(value & 0x7f)
@@ -359,6 +368,12 @@ extension ByteBuffer {
     mutating func writeRowBinaryString(_ bytes: [UInt8]) {
         writeLEB128(UInt64(bytes.count))
         writeBytes(bytes)
+    }
+
+    /// Writes `text` as a RowBinary `String`: its UTF-8 length, then its UTF-8 bytes.
+    public mutating func writeRowBinaryString(_ text: String) {
+        writeLEB128(UInt64(text.utf8.count))
+        writeString(text)
     }
 
     /// Reads a length-prefixed string; nil (and nothing consumed) when the buffer ends first.

@@ -1,4 +1,5 @@
 import AuditEvents
+import AuditIntegrity
 @testable import AuditSink
 import ClickHouseHTTP
 import KafkaClient
@@ -286,5 +287,56 @@ struct DeduplicationTests {
         configuration = AuditSinkConfiguration()
         configuration.tables.deduplicationWindowBlocks = 0
         #expect(throws: AuditSinkError.self) { try configuration.validate() }
+    }
+}
+
+@Suite("Event rows in RowBinary")
+struct EventRowEncodingTests {
+    /// The generic encoding of the same cells: the oracle for `EventRow.write`.
+    static func cells(_ row: DecodedEvent, ingestedAt: Int64, token: String, link: ChainLink?) -> [ClickHouseValue] {
+        let event = row.event
+        var cells: [ClickHouseValue] = [
+            .string(event.tenantID), .string(event.eventType), .time(event.timestampMilliseconds), .string(event.eventID),
+            .string(event.actorID), .string(event.resource), .string(event.action), .stringMap(event.metadata),
+            .time(ingestedAt), .int(Int64(row.schemaID)), .int(Int64(row.sourcePartition)), .int(row.sourceOffset),
+            .string(token),
+        ]
+        if let link { cells += [.uint(link.sequence), .bytes(link.hash.bytes)] }
+        return cells
+    }
+
+    @Test(arguments: [false, true])
+    func directRowsAreByteForByteTheGenericEncoding(chained: Bool) throws {
+        var random = SystemRandomNumberGenerator()
+        let texts = ["", "a", "tenant-7", "é漢😀", "tab\there", String(repeating: "x", count: 300), "\u{0}"]
+        var generic = RowBinaryWriter(columns: chained ? EventRow.chainedColumns : EventRow.columns)
+        var direct = RowBinaryWriter(columns: chained ? EventRow.chainedColumns : EventRow.columns)
+        var heads: [String: ChainHead] = [:]
+        for index in 0..<500 {
+            var metadata: [String: String] = [:]
+            for _ in 0..<Int.random(in: 0...6, using: &random) { metadata[texts.randomElement(using: &random)! + "\(index)"] = texts.randomElement(using: &random)! }
+            let row = DecodedEvent(
+                event: AuditEvent(
+                    eventID: texts.randomElement(using: &random)!, tenantID: texts.randomElement(using: &random)!,
+                    actorID: texts.randomElement(using: &random)!, eventType: texts.randomElement(using: &random)!,
+                    resource: texts.randomElement(using: &random)!, action: texts.randomElement(using: &random)!,
+                    timestampMilliseconds: Int64.random(in: EventRow.timestampRange, using: &random), metadata: metadata
+                ),
+                schemaID: Int32.random(in: 1...Int32.max, using: &random), sourcePartition: Int32.random(in: 0...999, using: &random),
+                sourceOffset: Int64.random(in: 0...Int64.max, using: &random)
+            )
+            let ingestedAt = Int64.random(in: 0...4_000_000_000_000, using: &random)
+            let token = "topic:\(index):0-\(index)"
+            var link: ChainLink? = nil
+            if chained {
+                let tenant = row.event.tenantID
+                let (sequence, hash) = heads[tenant, default: .genesis(tenantID: tenant)].append(EventRow.chained(row))
+                link = ChainLink(sequence: sequence, hash: hash)
+            }
+            try generic.append(Self.cells(row, ingestedAt: ingestedAt, token: token, link: link))
+            direct.appendEncodedRow { EventRow.write(row, ingestedAt: ingestedAt, token: token, link: link, into: &$0) }
+        }
+        #expect(direct.rowCount == generic.rowCount)
+        #expect(direct.buffer == generic.buffer)
     }
 }
