@@ -153,6 +153,7 @@ struct StoredEvent: Codable, Hashable {
     /// ingest load. ``decode(_:)`` reads it with JSONDecoder.
     static func encode(_ event: AuditEvent) -> [UInt8] {
         var json = "{\"action\":"
+        json.reserveCapacity(256)
         JSONWriter.appendString(event.action, to: &json)
         json += ",\"actor_id\":"
         JSONWriter.appendString(event.actorID, to: &json)

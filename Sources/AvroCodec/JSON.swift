@@ -266,6 +266,12 @@ package enum JSONWriter {
     /// everything else is written as UTF-8 (as Parsing Canonical Form requires).
     package static func appendString(_ s: String, to out: inout String) {
         out.append("\"")
+        defer { out.append("\"") }
+        // Most text needs no escape: append it whole instead of scalar by scalar.
+        guard s.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 }) else {
+            out.append(s)
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out.append("\\\"")
@@ -284,6 +290,5 @@ package enum JSONWriter {
                 }
             }
         }
-        out.append("\"")
     }
 }
