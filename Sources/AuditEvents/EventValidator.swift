@@ -60,25 +60,26 @@ public struct EventValidator: Sendable {
         if event.metadata.count > limits.maxMetadataEntries {
             found.append(.init(field: "metadata", rule: "max_entries", description: "metadata has \(event.metadata.count) entries; the limit is \(limits.maxMetadataEntries)"))
         }
-        // Sorted (so the errors come in a stable order) only when some entry breaks a rule.
-        let metadataIsValid = event.metadata.allSatisfy { key, value in
-            !key.isEmpty && key.utf8.count <= limits.maxMetadataKeyBytes && value.utf8.count <= limits.maxMetadataValueBytes
-                && !Self.containsControlCharacter(key)
-        }
-        for (key, value) in metadataIsValid ? [] : event.metadata.sorted(by: { $0.key < $1.key }) {
-            let field = "metadata[\"\(key.prefix(64))\"]"
+        // Each entry is checked once, in whatever order; the entries that break a rule are
+        // reported sorted by key, so the errors come in a stable order.
+        var brokenEntries: [(key: String, violations: [FieldViolation])] = []
+        for (key, value) in event.metadata {
+            var violations: [FieldViolation] = []
+            func field() -> String { "metadata[\"\(key.prefix(64))\"]" }
             if key.isEmpty {
-                found.append(.init(field: "metadata", rule: "required", description: "metadata keys must not be empty"))
+                violations.append(.init(field: "metadata", rule: "required", description: "metadata keys must not be empty"))
             } else if key.utf8.count > limits.maxMetadataKeyBytes {
-                found.append(.init(field: field, rule: "max_length", description: "metadata key is \(key.utf8.count) bytes long; the limit is \(limits.maxMetadataKeyBytes) bytes"))
+                violations.append(.init(field: field(), rule: "max_length", description: "metadata key is \(key.utf8.count) bytes long; the limit is \(limits.maxMetadataKeyBytes) bytes"))
             }
             if value.utf8.count > limits.maxMetadataValueBytes {
-                found.append(.init(field: field, rule: "max_length", description: "metadata value is \(value.utf8.count) bytes long; the limit is \(limits.maxMetadataValueBytes) bytes"))
+                violations.append(.init(field: field(), rule: "max_length", description: "metadata value is \(value.utf8.count) bytes long; the limit is \(limits.maxMetadataValueBytes) bytes"))
             }
             if Self.containsControlCharacter(key) {
-                found.append(.init(field: field, rule: "control_characters", description: "metadata key contains control characters; remove them"))
+                violations.append(.init(field: field(), rule: "control_characters", description: "metadata key contains control characters; remove them"))
             }
+            if !violations.isEmpty { brokenEntries.append((key, violations)) }
         }
+        for entry in brokenEntries.sorted(by: { $0.key < $1.key }) { found += entry.violations }
         return found
     }
 

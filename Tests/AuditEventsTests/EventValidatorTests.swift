@@ -63,6 +63,20 @@ struct EventValidatorTests {
         #expect(Set(violations.map(\.rule)) == ["required", "max_length"])
         #expect(violations.contains { $0.field == "metadata[\"big\"]" })
     }
+
+    @Test func metadataViolationsComeSortedByKeyWhateverTheDictionaryOrder() {
+        var e = event()
+        let long = String(repeating: "v", count: 4097)
+        e.metadata = ["zz\n": long, "": "x", "ok": "fine", "b\u{7}": "y", String(repeating: "k", count: 129): "z"]
+        let fields = validator.violations(of: e, nowMilliseconds: now).map { "\($0.field) \($0.rule)" }
+        #expect(fields == [
+            "metadata required",
+            "metadata[\"b\u{7}\"] control_characters",
+            "metadata[\"\(String(repeating: "k", count: 64))\"] max_length",
+            "metadata[\"zz\n\"] max_length",
+            "metadata[\"zz\n\"] control_characters",
+        ])
+    }
 }
 
 @Suite("UUIDv7")
