@@ -273,13 +273,9 @@ public final class ClickHouseEventStore: Sendable {
         var writer = RowBinaryWriter(columns: links == nil ? EventRow.columns : EventRow.chainedColumns)
         // About 170 bytes per row of the simulator's events, 210 with the chain columns.
         writer.reserveCapacity(forAdditionalBytes: rows.count * (links == nil ? 192 : 256))
-        if let links {
-            precondition(links.count == rows.count, "one chain link per row")
-            for (row, link) in zip(rows, links) {
-                writer.appendEncodedRow { EventRow.write(row, ingestedAt: ingestedAt, token: token, link: link, into: &$0) }
-            }
-        } else {
-            for row in rows { writer.appendEncodedRow { EventRow.write(row, ingestedAt: ingestedAt, token: token, link: nil, into: &$0) } }
+        precondition(links == nil || links!.count == rows.count, "one chain link per row")
+        for (index, row) in rows.enumerated() {
+            writer.appendEncodedRow { EventRow.write(row, ingestedAt: ingestedAt, token: token, link: links?[index], into: &$0) }
         }
         try await client.insert(
             table: tables.events,
