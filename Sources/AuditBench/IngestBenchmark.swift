@@ -46,6 +46,8 @@ package struct IngestBenchmarkConfiguration: Sendable {
     package var peerScript = "Deploy/bench/confluent_peer.py"
     /// Skip the raw librdkafka ceiling.
     package var skipCeiling = false
+    /// Appended to every figure name (runs against differently configured servers in one table).
+    package var figureSuffix = ""
 
     package init() {}
 
@@ -300,7 +302,7 @@ package enum IngestBenchmark {
                 let peerValue = peer?.latency.map { LatencySummary.milliseconds(percentile == 50 ? $0.p50Nanoseconds : $0.p99Nanoseconds) }
                 let isTarget = name == "p99"
                 out.append(BenchResult(
-                    benchmark: "ingest", figure: "ack_latency_\(name)_at_\(rate)_per_s", value: ours, unit: "ms",
+                    benchmark: "ingest", figure: "ack_latency_\(name)_at_\(rate)_per_s\(configuration.figureSuffix)", value: ours, unit: "ms",
                     peer: peerName, peerValue: peerValue,
                     target: isTarget ? "< \(JSONText.number(latencyTargetMilliseconds)) ms" : nil,
                     met: isTarget ? (deliveredAll && ours < latencyTargetMilliseconds) : nil,
@@ -315,7 +317,7 @@ package enum IngestBenchmark {
             let peers = [(peerName, m.peerMax, peerThroughputTarget), (ceilingName, m.ceilingMax, ceilingThroughputTarget)].filter { $0.1 != nil }
             guard !peers.isEmpty else {
                 out.append(BenchResult(
-                    benchmark: "ingest", figure: figure, value: ours.throughput, unit: "events/s",
+                    benchmark: "ingest", figure: figure + configuration.figureSuffix, value: ours.throughput, unit: "events/s",
                     notes: "\(how), \(BenchFormat.value(configuration.maxDurationSeconds)) s; \(runNote(ours)); no peer or ceiling run"
                 ))
                 continue
@@ -323,7 +325,7 @@ package enum IngestBenchmark {
             for (peerName, peer, target) in peers {
                 guard let peer else { continue }
                 var result = BenchResult(
-                    benchmark: "ingest", figure: figure, value: ours.throughput, unit: "events/s",
+                    benchmark: "ingest", figure: figure + configuration.figureSuffix, value: ours.throughput, unit: "events/s",
                     peer: peerName, peerValue: peer.throughput,
                     target: ">= \(JSONText.number(target))x \(peerName == ceilingName ? "ceiling" : "peer")",
                     notes: "\(how), \(BenchFormat.value(configuration.maxDurationSeconds)) s; \(runNote(ours)); \(peerName) (window \(configuration.window)): \(runNote(peer))"

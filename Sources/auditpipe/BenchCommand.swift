@@ -155,6 +155,12 @@ struct BenchIngest: AsyncParsableCommand {
     @Flag(name: .customLong("skip-ceiling"), help: "Do not run the raw librdkafka ceiling.")
     var skipCeiling = false
 
+    @Option(
+        name: .customLong("figure-suffix"),
+        help: "Appended to every figure name, to tell runs against differently configured servers apart in one table (Deploy/bench/run uses _ingest_only for a server started without sinks)."
+    )
+    var figureSuffix = ""
+
     func run() async throws {
         let environment = common.environment
         var configuration = IngestBenchmarkConfiguration()
@@ -176,6 +182,7 @@ struct BenchIngest: AsyncParsableCommand {
         configuration.batchSize = batchSize
         configuration.batchConcurrency = batchConcurrency
         configuration.skipCeiling = skipCeiling
+        configuration.figureSuffix = figureSuffix
         if !skipPeer {
             guard let python = python ?? environment["AUDITPIPE_PYTHON"], !python.isEmpty else {
                 throw ValidationError("the peer needs Python with confluent-kafka: pass --python or set AUDITPIPE_PYTHON (source .dev/env), or --skip-peer")

@@ -109,6 +109,13 @@ struct IngestBenchTests {
         #expect(aloneResults.allSatisfy { $0.peer == nil && $0.ratio == nil })
         #expect(aloneResults[1].met == true)
         #expect(aloneResults[2].met == nil)
+
+        // A suffix names the figures of a differently configured server; verdicts are unchanged.
+        var suffixed = configuration
+        suffixed.figureSuffix = "_ingest_only"
+        let suffixedResults = IngestBenchmark.results(alone, configuration: suffixed)
+        #expect(suffixedResults.map(\.figure) == aloneResults.map { $0.figure + "_ingest_only" })
+        #expect(suffixedResults.map(\.met) == aloneResults.map(\.met))
     }
 
     @Test("configuration checks name the flag")
