@@ -5,12 +5,20 @@ import Foundation
 import Testing
 
 /// A gRPC client nobody here wrote (Python grpcio, stubs generated from Protos/ at test time)
-/// calls Ingest, IngestBatch, RecentEvents and ComplianceReport on a server running the whole
-/// pipeline (Kafka, ClickHouse sink, Redis recent events).
+/// calls Ingest, IngestBatch, RecentEvents, ComplianceReport and Verify on a server running the
+/// whole pipeline (Kafka, ClickHouse sink with the hash chain and signed checkpoints, Redis recent
+/// events).
 @Suite("gRPC interop with Python grpcio", .enabled(if: TestService.available(.kafka, .kafkaControl, .clickhouse, .redis, .python)))
 struct GRPCInteropTests {
     @Test func pythonClientIngestsAndReadsBack() async throws {
-        let configuration = try fullPipelineConfiguration()
+        var configuration = try fullPipelineConfiguration()
+        // A checkpoint key, so that the server answers Verify.
+        let keyFile = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("checkpoint-key"))
+        var random = SystemRandomNumberGenerator()
+        let seed = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &random)) }.joined()
+        try seed.write(to: keyFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: keyFile) }
+        configuration.checkpointKeyFile = keyFile.path
         let stubs = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("stubs"))
         try FileManager.default.createDirectory(at: stubs, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: stubs) }
@@ -20,13 +28,18 @@ struct GRPCInteropTests {
             "\(protos)/auditpipe/v1/audit.proto",
         ])
         let tenant = TestEnvironment.uniqueName("py")
-        let output = try await withServer(configuration) { server in
+        let client = TestEnvironment.repositoryRoot.appendingPathComponent("Tests/AuditServerTests/grpcio_client.py").path
+        let (output, afterTampering) = try await withServer(configuration) { server in
             let (ready, status) = try await eventuallyHTTP(port: server.httpPort, path: "/readyz") { !$0.contains("not ready") }
             try #require(status == 200, "\(ready)")
-            return try await runPython([
-                TestEnvironment.repositoryRoot.appendingPathComponent("Tests/AuditServerTests/grpcio_client.py").path,
-                stubs.path, "127.0.0.1:\(server.grpcPort)", tenant,
-            ])
+            let output = try await runPython([client, stubs.path, "127.0.0.1:\(server.grpcPort)", tenant])
+            // Change one stored row behind the sink's back: Verify must name it.
+            _ = try await clickHouseRows(
+                "ALTER TABLE `\(configuration.clickHouseDatabase)`.audit_events UPDATE action = 'forged' WHERE tenant_id = '\(tenant)' AND chain_seq = 3",
+                configuration: configuration, settings: ["mutations_sync": "2"]
+            )
+            let afterTampering = try await runPython([client, stubs.path, "127.0.0.1:\(server.grpcPort)", tenant, "verify"])
+            return (output, afterTampering)
         }
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
         #expect(summary["stream_results"] as? Int == 5)
@@ -37,6 +50,13 @@ struct GRPCInteropTests {
         #expect(summary["report_count"] as? Int == 8)
         #expect(summary["report_rows"] as? Int == 8)
         #expect(summary["report_distinct"] as? Int == 8)
+        #expect(summary["verify_intact"] as? Bool == true)
+        #expect(summary["verify_rows"] as? Int == 8)
+        #expect(summary["verify_problem"] as? String == "CHAIN_PROBLEM_KIND_NONE")
+        let tampered = try #require(try JSONSerialization.jsonObject(with: Data(afterTampering.utf8)) as? [String: Any], "\(afterTampering)")
+        #expect(tampered["verify_intact"] as? Bool == false)
+        #expect(tampered["verify_problem"] as? String == "CHAIN_PROBLEM_KIND_MODIFIED_ROW")
+        #expect(tampered["verify_problem_sequence"] as? Int == 3)
     }
 }
 

@@ -213,9 +213,12 @@ func expectStoredOnce(
     }
 }
 
-/// Runs a query on the dev stack's ClickHouse over HTTP and parses its JSONEachRow answer.
-func clickHouseRows(_ sql: String, configuration: AuditPipeConfiguration) async throws -> [[String: Any]] {
-    var request = URLRequest(url: URL(string: configuration.clickHouseURL)!)
+/// Runs a query on the dev stack's ClickHouse over HTTP (with `settings` as URL parameters) and
+/// parses its JSONEachRow answer.
+func clickHouseRows(_ sql: String, configuration: AuditPipeConfiguration, settings: [String: String] = [:]) async throws -> [[String: Any]] {
+    var url = URLComponents(string: configuration.clickHouseURL)!
+    if !settings.isEmpty { url.queryItems = settings.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) } }
+    var request = URLRequest(url: url.url!)
     request.httpMethod = "POST"
     request.httpBody = Data(sql.utf8)
     let credentials = Data("\(configuration.clickHouseUser):\(configuration.clickHousePassword)".utf8).base64EncodedString()

@@ -1,8 +1,9 @@
 """A gRPC client no one here wrote: Python grpcio stubs generated from Protos/ at test time.
 
-Usage: grpcio_client.py STUB_DIR TARGET TENANT
+Usage: grpcio_client.py STUB_DIR TARGET TENANT [verify]
 Ingests 5 events over the Ingest stream and 3 with IngestBatch, then polls RecentEvents and
-ComplianceReport until all 8 are visible (120 s at most). Prints one JSON summary line.
+ComplianceReport until all 8 are visible (120 s at most), then verifies the tenant's hash chain.
+With `verify`, only verifies the chain. Prints one JSON summary line.
 """
 import json
 import sys
@@ -16,6 +17,7 @@ from auditpipe.v1 import audit_pb2, audit_pb2_grpc  # noqa: E402
 target, tenant = sys.argv[2], sys.argv[3]
 stub = audit_pb2_grpc.AuditServiceStub(grpc.insecure_channel(target))
 now = int(time.time() * 1000)
+verify_only = sys.argv[4:] == ["verify"]
 
 
 def event(i):
@@ -35,6 +37,20 @@ def with_retries(call):
                 raise
             time.sleep(1)
 
+
+def verify():
+    response = with_retries(lambda: stub.Verify(audit_pb2.VerifyRequest(tenant_id=tenant), timeout=60))
+    return {
+        "verify_intact": response.intact,
+        "verify_rows": response.verified_rows,
+        "verify_problem": audit_pb2.ChainProblemKind.Name(response.problem),
+        "verify_problem_sequence": response.problem_sequence,
+    }
+
+
+if verify_only:
+    print(json.dumps(verify()))
+    sys.exit(0)
 
 streamed = [event(i) for i in range(5)]
 batched = [event(5 + i) for i in range(3)]
@@ -75,4 +91,5 @@ print(json.dumps({
     "report_count": count,
     "report_rows": len(rows),
     "report_distinct": len(set(rows)),
+    **verify(),
 }))
