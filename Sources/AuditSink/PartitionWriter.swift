@@ -168,11 +168,23 @@ final class PartitionWriter: Sendable {
     }
 
     /// The group's committed offset and the last recorded range, retried until known.
+    ///
+    /// A committed offset past the partition's end belongs to an earlier topic of the same name
+    /// (deleted and created again) or to a truncated partition: librdkafka then reads from the
+    /// start (`auto.offset.reset`), and the writer must not drop those records as already written.
+    /// It starts as a new group would: from the first record it receives, with no range to replay.
     private func loadStart() async -> (Int64?, BatchRange?)? {
         var retry = BatchRetryState(policy: RetryPolicy(maxAttempts: nil, initialBackoff: .milliseconds(200), maxBackoff: .seconds(10)))
         while !revoked.load(ordering: .relaxed), !Task.isCancelled, state.withLock({ $0.phase == .loading }) {
             do {
                 let committed = try await context.consumer.committed([topicPartition])[topicPartition]
+                if let committed, let end = try await endBelow(committed) {
+                    context.logger.error(
+                        "the committed offset of \(topicPartition) is past the partition's end: the topic was deleted and created again, or truncated; writing it from its first record",
+                        metadata: ["group": "\(context.group)", "committed": "\(committed)", "end": "\(end)"]
+                    )
+                    return (nil, nil)
+                }
                 let pending = try await context.store.lastRecordedRange(topic: topicPartition.topic, partition: topicPartition.partition, group: context.group)
                 return (committed, pending)
             } catch {
@@ -182,6 +194,20 @@ final class PartitionWriter: Sendable {
             }
         }
         return nil
+    }
+
+    /// The partition's end (high watermark) when `committed` is past it in two queries 2 s apart,
+    /// else nil. Only a committed offset from another topic of the same name (or a truncated
+    /// partition) is ever past the end; the second look rules out a new leader whose high
+    /// watermark had not caught up yet.
+    private func endBelow(_ committed: Int64) async throws -> Int64? {
+        var end: Int64 = 0
+        for look in 0..<2 {
+            if look > 0 { try await Task.sleep(for: .seconds(2)) }
+            end = try await context.consumer.watermarks(topic: topicPartition.topic, partition: topicPartition.partition, timeout: .seconds(5)).high
+            if committed <= end { return nil }
+        }
+        return end
     }
 
     /// Writes one batch exactly once, dead-letters what can never be written, then commits.

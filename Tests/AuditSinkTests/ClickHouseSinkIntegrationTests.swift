@@ -183,6 +183,32 @@ struct ClickHouseSinkIntegrationTests {
         }
     }
 
+    @Test func aCommittedOffsetPastThePartitionsEndDoesNotSkipItsRecords() async throws {
+        try await SinkFixture.with(partitions: 2) { fixture in
+            let group = TestEnvironment.uniqueName("sink")
+            // What the group left behind on an earlier topic of the same name (deleted and created
+            // again): committed offsets far past this topic's end.
+            let earlier = try KafkaConsumer(configuration: fixture.consumer(group: group), topics: [fixture.topic], logger: testLogger)
+            var stale: [KafkaTopicPartitionOffset] = []
+            for try await event in earlier.events {
+                guard case .assigned(let partitions) = event else { continue }
+                stale = partitions.map { KafkaTopicPartitionOffset(topic: $0.topic, partition: $0.partition, offset: 10_000) }
+                try await earlier.commit(stale)
+                break
+            }
+            #expect(try await earlier.committed(stale.map { KafkaTopicPartition(topic: $0.topic, partition: $0.partition) }).values.sorted() == [10_000, 10_000])
+            await earlier.close()
+
+            try await fixture.produce((0..<100).map { SinkFixture.event($0) })
+            let commits = CommitTracker()
+            let tally = try await running([try fixture.sink(group: group, commits: commits)]) { _ in
+                try await eventually("the sink to commit this topic's end") { fixture.committedToEnd(commits) }
+                return try await fixture.tally()
+            }
+            #expect(tally.rows == 100 && tally.distinct == 100)
+        }
+    }
+
     @Test func twoInstancesSplitPartitionsAndOneLeaves() async throws {
         try await SinkFixture.with(partitions: 6) { fixture in
             let group = TestEnvironment.uniqueName("sink")
