@@ -90,25 +90,27 @@ public final class ChainHeadRegistry: Sendable {
 // MARK: Chain storage
 
 extension ClickHouseEventStore {
-    /// The chain head each of `tenants` had before offset `offset` of `partition`: the chain
-    /// columns of the tenant's row with the greatest `kafka_offset` below `offset` in that
-    /// partition; genesis for a tenant without one.
+    /// The chain head each of `tenants` has in `partition`, leaving out the rows of the insert
+    /// `token`: the chain columns of the tenant's row with the greatest `chain_seq`; genesis for a
+    /// tenant without one.
     ///
-    /// Rows at `offset` and later are ignored on purpose: they can only be an earlier attempt of
-    /// the batch starting there, which is being rebuilt identically.
-    func chainHeads(tenants: Set<String>, partition: Int32, before offset: Int64) async throws -> [String: ChainHead] {
+    /// The rows of `token` are left out on purpose: they can only be an earlier attempt of the
+    /// batch being written, which is rebuilt identically. The head is found by sequence, not by
+    /// Kafka offset, so that a topic deleted and created again (offsets from 0 again) continues its
+    /// tenants' chains instead of starting them over.
+    func chainHeads(tenants: Set<String>, partition: Int32, excludingToken token: String) async throws -> [String: ChainHead] {
         var heads: [String: ChainHead] = [:]
         for tenant in tenants { heads[tenant] = .genesis(tenantID: tenant) }
         guard !tenants.isEmpty else { return heads }
         let response = try await client.query(
             """
-            SELECT tenant_id, argMax(chain_seq, kafka_offset) AS seq, argMax(chain_hash, kafka_offset) AS hash
+            SELECT tenant_id, max(chain_seq) AS seq, argMax(chain_hash, chain_seq) AS hash
             FROM `\(tables.events)`
-            WHERE tenant_id IN {tenants:Array(String)} AND kafka_partition = {p:Int32} AND kafka_offset < {o:Int64} AND chain_seq > 0
+            WHERE tenant_id IN {tenants:Array(String)} AND kafka_partition = {p:Int32} AND insert_token != {token:String} AND chain_seq > 0
             GROUP BY tenant_id
             FORMAT RowBinaryWithNamesAndTypes
             """,
-            parameters: ["tenants": .strings(Array(tenants)), "p": .integer(partition), "o": .integer(offset)],
+            parameters: ["tenants": .strings(Array(tenants)), "p": .integer(partition), "token": .string(token)],
             settings: ["wait_end_of_query": "1"]
         )
         for try await row in response.body.rows() {

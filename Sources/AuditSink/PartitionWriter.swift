@@ -230,7 +230,7 @@ final class PartitionWriter: Sendable {
                 // Rows dropped as duplicates (or dead-lettered) never go on the chain.
                 var chain: (links: [ChainLink], heads: [String: ChainHead])? = nil
                 if context.configuration.hashChain, !rows.isEmpty {
-                    chain = ChainPlanner.link(rows, from: try await chainHeads(of: rows, range: range))
+                    chain = ChainPlanner.link(rows, from: try await chainHeads(of: rows, batch: batch))
                 }
                 let started = ContinuousClock.now
                 try await context.store.insert(rows, token: batch.deduplicationToken, ingestedAt: Int64(Date().timeIntervalSince1970 * 1000), links: chain?.links)
@@ -292,14 +292,14 @@ final class PartitionWriter: Sendable {
 
     /// The chain head of every tenant of `rows` before this batch: from memory after an
     /// acknowledged insert of this writer, else from ClickHouse (the tenant's row with the greatest
-    /// offset below the batch in this partition, so an earlier attempt of this very batch is
-    /// ignored and a replay starts from the same heads).
-    private func chainHeads(of rows: [DecodedEvent], range: BatchRange) async throws -> [String: ChainHead] {
+    /// sequence in this partition, leaving out rows of this batch's token, so that an earlier
+    /// attempt of this very batch is ignored and a replay starts from the same heads).
+    private func chainHeads(of rows: [DecodedEvent], batch: Batch) async throws -> [String: ChainHead] {
         let tenants = Set(rows.map(\.event.tenantID))
         var heads = chainCache.withLock { cache in cache.filter { tenants.contains($0.key) } }
         let missing = tenants.subtracting(heads.keys)
         if !missing.isEmpty {
-            let loaded = try await context.store.chainHeads(tenants: missing, partition: range.partition, before: range.first)
+            let loaded = try await context.store.chainHeads(tenants: missing, partition: batch.range.partition, excludingToken: batch.deduplicationToken)
             heads.merge(loaded) { $1 }
         }
         return heads

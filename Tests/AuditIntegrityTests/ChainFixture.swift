@@ -93,10 +93,10 @@ final class ChainFixture: Sendable {
         try? await admin.shutdown()
     }
 
-    func configuration(chain: Bool = true) -> AuditSinkConfiguration {
+    func configuration(chain: Bool = true, topic: String? = nil) -> AuditSinkConfiguration {
         var configuration = AuditSinkConfiguration()
-        configuration.topic = topic
-        configuration.deadLetterTopic = topic + ".dlq"
+        configuration.topic = topic ?? self.topic
+        configuration.deadLetterTopic = self.topic + ".dlq"
         configuration.maxBatchRows = 40
         configuration.maxBatchDelay = .milliseconds(200)
         configuration.retry = RetryPolicy(maxAttempts: 5, initialBackoff: .milliseconds(100), maxBackoff: .seconds(1))
@@ -104,12 +104,12 @@ final class ChainFixture: Sendable {
         return configuration
     }
 
-    func sink(group: String, chain: Bool = true, hook: SinkHook? = nil) throws -> ClickHouseSink {
+    func sink(group: String, chain: Bool = true, topic: String? = nil, hook: SinkHook? = nil) throws -> ClickHouseSink {
         var consumer = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupID: group)
         consumer.sessionTimeoutMilliseconds = 6000
         consumer.additionalProperties["heartbeat.interval.ms"] = "500"
         return try ClickHouseSink(
-            configuration: configuration(chain: chain), consumer: consumer, producer: producer, store: store,
+            configuration: configuration(chain: chain, topic: topic), consumer: consumer, producer: producer, store: store,
             schemas: SeedSchema(), logger: chainTestLogger, hook: hook
         )
     }
@@ -133,11 +133,11 @@ final class ChainFixture: Sendable {
     }
 
     /// Produces events in order, one at a time per tenant key (so each partition gets them in index order).
-    func produce(_ events: [AuditEvent]) async throws {
+    func produce(_ events: [AuditEvent], to topic: String? = nil) async throws {
         for event in events {
             let body = try AuditEventSchema.encode(event, with: AuditEventSchema.seed).get()
             _ = try await producer.send(
-                KafkaOutgoingMessage(topic: topic, key: Array(event.tenantID.utf8), value: ConfluentWireFormat.encode(schemaID: 1, body: body))
+                KafkaOutgoingMessage(topic: topic ?? self.topic, key: Array(event.tenantID.utf8), value: ConfluentWireFormat.encode(schemaID: 1, body: body))
             )
         }
     }

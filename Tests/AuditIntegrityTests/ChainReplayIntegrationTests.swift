@@ -75,6 +75,35 @@ struct ChainReplayIntegrationTests {
         }
     }
 
+    @Test func chainsContinueOnATopicCreatedAgain() async throws {
+        try await ChainFixture.with(partitions: 2) { fixture in
+            try await runningServices([try fixture.sink(group: TestEnvironment.uniqueName("chain"))]) {
+                try await fixture.produce((0..<60).map { ChainFixture.event($0, tenants: 3) })
+                try await fixture.waitForRows(60)
+            }
+            // What a topic deleted and created again looks like to the chain: the same partitions,
+            // offsets from 0 again, the same table (a new name here: this cluster cannot delete).
+            let again = try DevKafkaControl.createTopic("chain_events", partitions: 2, replicationFactor: 3)
+            try await runningServices([try fixture.sink(group: TestEnvironment.uniqueName("chain"), topic: again)]) {
+                try await fixture.produce((60..<120).map { ChainFixture.event($0, tenants: 3) }, to: again)
+                try await fixture.waitForRows(120)
+            }
+            let perTenant = String(buffer: try await fixture.admin.queryCollecting(
+                "SELECT tenant_id, count(), uniqExact(chain_seq), min(chain_seq), max(chain_seq) FROM `\(fixture.database)`.audit_events GROUP BY tenant_id ORDER BY tenant_id FORMAT TabSeparated"
+            ))
+            #expect(perTenant.split(separator: "\n").count == 3)
+            for line in perTenant.split(separator: "\n") {
+                let f = line.split(separator: "\t")
+                #expect(f[1] == "40" && f[2] == "40" && f[3] == "1" && f[4] == "40", "chain of \(f[0]): \(line)")
+            }
+            for tenant in 0..<3 {
+                let report = try await fixture.auditor.verify(tenantID: "tenant-\(tenant)", range: .all)
+                #expect(report.problem == nil, "tenant-\(tenant): \(report.problem?.description ?? "")")
+                #expect(report.verifiedRows == 40)
+            }
+        }
+    }
+
     @Test func chainCanBeSwitchedOff() async throws {
         try await ChainFixture.with(partitions: 1) { fixture in
             let sink = try fixture.sink(group: TestEnvironment.uniqueName("chain"), chain: false)
