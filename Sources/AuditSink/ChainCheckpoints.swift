@@ -1,5 +1,6 @@
 public import AuditIntegrity
 import Foundation
+import CoreMetrics
 public import KafkaClient
 public import Logging
 public import ServiceLifecycle
@@ -108,15 +109,18 @@ public final class ChainCheckpointService: Service, Sendable {
             do {
                 signed.append(try key.sign(tenantID: head.tenantID, sequence: head.sequence, headHash: head.hash, signedAtMilliseconds: signedAt))
             } catch {
+                SinkMetrics.checkpointFailure(stage: "sign")
                 logger.error("cannot sign the head of \(head.tenantID): \(error)")
             }
         }
         do {
             try await store.insertCheckpoints(signed)
         } catch {
+            SinkMetrics.checkpointFailure(stage: "store")
             logger.warning("cannot store \(signed.count) checkpoints, retrying next round: \(error)")
             return []
         }
+        SinkMetrics.checkpointsStored.increment(by: signed.count)
         if let producer, let topic = configuration.topic {
             do {
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -128,11 +132,13 @@ public final class ChainCheckpointService: Service, Sendable {
                     try await group.waitForAll()
                 }
             } catch {
+                SinkMetrics.checkpointFailure(stage: "publish")
                 logger.warning("cannot publish checkpoints to \(topic) (they are stored in ClickHouse): \(error)")
             }
         }
         if let directory = configuration.exportDirectory {
             do { try ChainCheckpointExport.write(signed, to: directory) } catch {
+                SinkMetrics.checkpointFailure(stage: "export")
                 logger.warning("cannot export checkpoints to \(directory) (they are stored in ClickHouse): \(error)")
             }
         }

@@ -15,6 +15,8 @@ import Metrics
 /// | `auditpipe_consumer_last_committed_timestamp_seconds` | gauge | `group`, `topic`, `partition` |
 /// | `auditpipe_recent_events_written_total` | counter | - |
 /// | `auditpipe_recent_redis_errors_total` | counter | `operation` (`write`: the recent-events sink, `read`: RecentEvents) |
+/// | `auditpipe_chain_checkpoints_stored_total` | counter | - |
+/// | `auditpipe_chain_checkpoint_failures_total` | counter | `stage` (`sign`, `store`, `publish`, `export`) |
 struct SinkMetrics: Sendable {
     let group: String
     let batchRows: Recorder
@@ -44,4 +46,10 @@ struct SinkMetrics: Sendable {
     static let recentWritten = Counter(label: "auditpipe_recent_events_written_total")
     static let redisErrors = Counter(label: "auditpipe_recent_redis_errors_total", dimensions: [("operation", "write")])
     static let redisReadErrors = Counter(label: "auditpipe_recent_redis_errors_total", dimensions: [("operation", "read")])
+
+    static let checkpointsStored = Counter(label: "auditpipe_chain_checkpoints_stored_total")
+
+    static func checkpointFailure(stage: String) {
+        Counter(label: "auditpipe_chain_checkpoint_failures_total", dimensions: [("stage", stage)]).increment()
+    }
 }

@@ -2,6 +2,7 @@ import AuditPipeTestSupport
 import AuditServer
 import Dispatch
 import Foundation
+import Prometheus
 import Testing
 
 /// A gRPC client nobody here wrote (Python grpcio, stubs generated from Protos/ at test time)
@@ -57,6 +58,13 @@ struct GRPCInteropTests {
         #expect(tampered["verify_intact"] as? Bool == false)
         #expect(tampered["verify_problem"] as? String == "CHAIN_PROBLEM_KIND_MODIFIED_ROW")
         #expect(tampered["verify_problem_sequence"] as? Int == 3)
+        // The checkpoint signed at shutdown was stored and counted.
+        var exposition: [UInt8] = []
+        sharedMetrics.emit(into: &exposition)
+        let stored = String(decoding: exposition, as: UTF8.self).split(separator: "\n")
+            .first { $0.hasPrefix("auditpipe_chain_checkpoints_stored_total ") }
+            .flatMap { Double($0.split(separator: " ")[1]) }
+        #expect((stored ?? 0) >= 1)
     }
 }
 
