@@ -1,6 +1,6 @@
 public import AuditIntegrity
-import Foundation
 import CoreMetrics
+import Foundation
 public import KafkaClient
 public import Logging
 public import ServiceLifecycle
