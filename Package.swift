@@ -445,6 +445,7 @@ let package = Package(
                 "AuditPipeClient",
                 "AuditEvents",
                 "AuditAuth",
+                "AuditIntegrity",
                 "AuditPipeTestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -1,3 +1,4 @@
+import AuditIntegrity
 import AuditPipeTestSupport
 import AuditServer
 import Dispatch
@@ -15,9 +16,7 @@ struct GRPCInteropTests {
         var configuration = try fullPipelineConfiguration()
         // A checkpoint key, so that the server answers Verify.
         let keyFile = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("checkpoint-key"))
-        var random = SystemRandomNumberGenerator()
-        let seed = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &random)) }.joined()
-        try seed.write(to: keyFile, atomically: true, encoding: .utf8)
+        try CheckpointSigningKey.generate().seedHex.write(to: keyFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: keyFile) }
         configuration.checkpointKeyFile = keyFile.path
         let stubs = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("stubs"))
