@@ -23,7 +23,7 @@ package struct RecentBenchmark: Sendable {
     package var requests: Int = 50_000
     /// Requests in flight (gRPC) / connections (redis-benchmark).
     package var concurrency: Int = 16
-    package var grpcAddress = "127.0.0.1:51062"
+    package var grpcAddress = "127.0.0.1:31062"
     package var httpAddress = "127.0.0.1:8192"
     package var logger: Logger
 

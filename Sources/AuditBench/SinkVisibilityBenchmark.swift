@@ -18,7 +18,7 @@ package struct SinkVisibilityBenchmark: Sendable {
     package var rate: Double = 5000
     package var duration: Duration = .seconds(30)
     package var pollInterval: Duration = .milliseconds(100)
-    package var grpcAddress = "127.0.0.1:51061"
+    package var grpcAddress = "127.0.0.1:31061"
     package var httpAddress = "127.0.0.1:8191"
     package var keepDatabase = false
     package var logger: Logger

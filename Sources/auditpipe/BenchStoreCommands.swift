@@ -90,7 +90,7 @@ struct BenchSink: AsyncParsableCommand {
     var pollMilliseconds = 100
 
     @Option(name: .customLong("grpc-addr"), help: "Where the spawned server listens for gRPC.")
-    var grpcAddress = "127.0.0.1:51061"
+    var grpcAddress = "127.0.0.1:31061"
 
     @Option(name: .customLong("http-addr"), help: "Where the spawned server serves /readyz.")
     var httpAddress = "127.0.0.1:8191"
@@ -195,7 +195,7 @@ struct BenchRecent: AsyncParsableCommand {
     var concurrency = 16
 
     @Option(name: .customLong("grpc-addr"), help: "Where the spawned server listens for gRPC.")
-    var grpcAddress = "127.0.0.1:51062"
+    var grpcAddress = "127.0.0.1:31062"
 
     @Option(name: .customLong("http-addr"), help: "Where the spawned server serves /readyz.")
     var httpAddress = "127.0.0.1:8192"
