@@ -446,6 +446,7 @@ let package = Package(
                 "AuditEvents",
                 "AuditAuth",
                 "AuditIntegrity",
+                "AuditSimulator",
                 "AuditPipeTestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Metrics", package: "swift-metrics"),

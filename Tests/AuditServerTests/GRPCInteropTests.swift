@@ -1,6 +1,7 @@
 import AuditIntegrity
 import AuditPipeTestSupport
 import AuditServer
+import AuditSimulator
 import Dispatch
 import Foundation
 import Prometheus
@@ -60,10 +61,8 @@ struct GRPCInteropTests {
         // The checkpoint signed at shutdown was stored and counted.
         var exposition: [UInt8] = []
         sharedMetrics.emit(into: &exposition)
-        let stored = String(decoding: exposition, as: UTF8.self).split(separator: "\n")
-            .first { $0.hasPrefix("auditpipe_chain_checkpoints_stored_total ") }
-            .flatMap { Double($0.split(separator: " ")[1]) }
-        #expect((stored ?? 0) >= 1)
+        let stored = PrometheusText.samples(named: "auditpipe_chain_checkpoints_stored_total", in: String(decoding: exposition, as: UTF8.self))
+        #expect(stored.reduce(0, +) >= 1)
     }
 }
 
