@@ -3,10 +3,30 @@ public import AvroCodec
 /// The Avro side of `AuditEvent`: the seed schema, and conversion to and from Avro records of any
 /// compatible schema version.
 public enum AuditEventSchema {
-    /// The seed's `com.worldtech.audit.AuditEvent` schema, registered as version 1 of the audit
-    /// topic's subject (`<topic>-value`) when AuditPipe serves its own registry and the subject is
-    /// empty. It is also the reader schema the sink resolves every writer version into.
+    /// The `com.worldtech.audit.AuditEvent` schema, registered as version 1 of the audit topic's
+    /// subject (`<topic>-value`) when AuditPipe serves its own registry and the subject is empty.
+    /// It is also the reader schema the sink resolves every writer version into.
+    ///
+    /// `timestamp` carries its logical type inside its type, where Avro reads it, so Confluent's
+    /// deserializers hand consumers a timestamp. The seed document put it on the field
+    /// (``legacySeedJSON``), where Avro ignores it; both have the same binary layout.
     public static let seedJSON = """
+        {"type": "record", "name": "AuditEvent", "namespace": "com.worldtech.audit", "fields": [\
+        {"name": "event_id", "type": "string"}, \
+        {"name": "tenant_id", "type": "string"}, \
+        {"name": "actor_id", "type": "string"}, \
+        {"name": "event_type", "type": "string"}, \
+        {"name": "resource", "type": "string"}, \
+        {"name": "action", "type": "string"}, \
+        {"name": "timestamp", "type": {"type": "long", "logicalType": "timestamp-millis"}}, \
+        {"name": "metadata", "type": {"type": "map", "values": "string"}, "default": {}}]}
+        """
+
+    /// The schema as the seed document wrote it, registered by AuditPipe before the logical type
+    /// moved into `timestamp`'s type: a subject whose latest version is this one gets
+    /// ``seedJSON`` as its next version (see the README's migration note). Records written with
+    /// it read unchanged: the binary layout is the same.
+    public static let legacySeedJSON = """
         {"type": "record", "name": "AuditEvent", "namespace": "com.worldtech.audit", "fields": [\
         {"name": "event_id", "type": "string"}, \
         {"name": "tenant_id", "type": "string"}, \

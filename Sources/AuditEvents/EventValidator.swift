@@ -2,7 +2,8 @@
 ///
 /// Limits are in UTF-8 bytes. They keep one careless or hostile caller from storing values that
 /// break reports or blow up memory: ids and names are short, nothing contains control characters
-/// (they break CSV exports and terminals), timestamps are plausible.
+/// (they break CSV exports and terminals), ids and names are neither blank nor carry invisible
+/// format characters (they let one id pass for another), timestamps are plausible.
 public struct EventValidator: Sendable {
     public struct Limits: Sendable, Hashable {
         public var maxIDBytes = 128
@@ -43,6 +44,7 @@ public struct EventValidator: Sendable {
             if Self.containsControlCharacter(value) {
                 found.append(.init(field: field, rule: "control_characters", description: "\(field) contains control characters (such as newlines or NUL); remove them"))
             }
+            found += Self.identifierViolations(field: field, value)
         }
         text("event_id", event.eventID, max: limits.maxIDBytes)
         text("tenant_id", event.tenantID, max: limits.maxIDBytes)
@@ -77,10 +79,48 @@ public struct EventValidator: Sendable {
             if Self.containsControlCharacter(key) {
                 violations.append(.init(field: field(), rule: "control_characters", description: "metadata key contains control characters; remove them"))
             }
+            if !key.isEmpty { violations += Self.identifierViolations(field: field(), key) }
             if !violations.isEmpty { brokenEntries.append((key, violations)) }
         }
         for entry in brokenEntries.sorted(by: { $0.key < $1.key }) { found += entry.violations }
         return found
+    }
+
+    /// The rules for a non-empty id or name: not only whitespace (`blank`), and no character of
+    /// Unicode's general category Cf (`format_characters`: bidirectional controls such as
+    /// U+202E, zero-width characters such as U+200B, U+FEFF), which make one id display as
+    /// another ("Trojan Source"). Every such character is outside ASCII, so an ASCII value costs
+    /// one pass over its bytes.
+    package static func identifierViolations(field: String, _ value: String) -> [FieldViolation] {
+        var ascii = true
+        var blank = true
+        for byte in value.utf8 {
+            if byte >= 0x80 { ascii = false; break }
+            if byte != 0x20 && !(0x09...0x0D).contains(byte) { blank = false }
+        }
+        if ascii {
+            return blank ? [blankViolation(field)] : []
+        }
+        var found: [FieldViolation] = []
+        var formatCharacter: Unicode.Scalar? = nil
+        blank = true
+        for scalar in value.unicodeScalars {
+            if !scalar.properties.isWhitespace { blank = false }
+            if formatCharacter == nil, scalar.properties.generalCategory == .format { formatCharacter = scalar }
+        }
+        if blank { found.append(blankViolation(field)) }
+        if let formatCharacter {
+            let code = "U+" + String(formatCharacter.value, radix: 16, uppercase: true).leftPadded(to: 4)
+            found.append(.init(
+                field: field, rule: "format_characters",
+                description: "\(field) contains the invisible format character \(code) (Unicode category Cf: bidirectional or zero-width controls); ids and names must not, so that they display as what they are"
+            ))
+        }
+        return found
+    }
+
+    private static func blankViolation(_ field: String) -> FieldViolation {
+        .init(field: field, rule: "blank", description: "\(field) is only whitespace; send a real value")
     }
 
     /// Whether `text` has a character of Unicode's general category Cc (control): U+0000-U+001F
@@ -94,5 +134,11 @@ public struct EventValidator: Sendable {
             previous = byte
         }
         return false
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

@@ -217,6 +217,12 @@ public nonisolated enum Auditpipe_V1_ChainProblemKind: SwiftProtobuf.Enum, Swift
 ///
 /// Mirrors the Avro record `com.worldtech.audit.AuditEvent` held in the schema registry; every
 /// event is validated against that schema before it is accepted.
+///
+/// Ids and names (event_id, tenant_id, actor_id, event_type, resource, action and metadata keys)
+/// must not be only whitespace (rule `blank`) and must not contain control characters (rule
+/// `control_characters`) or invisible format characters of Unicode category Cf such as U+200B,
+/// U+202A-U+202E, U+2066-U+2069 and U+FEFF (rule `format_characters`), so that an id always
+/// displays as what it is.
 public nonisolated struct Auditpipe_V1_AuditEvent: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -302,8 +308,8 @@ public nonisolated struct Auditpipe_V1_FieldViolation: Sendable {
   /// The field, as a path: `tenant_id`, `metadata["ip"]`.
   public var field: String = String()
 
-  /// The rule, as a short stable code: `required`, `max_length`, `control_characters`,
-  /// `too_old`, `not_in_future`, `max_entries`, `max_size`, `schema`.
+  /// The rule, as a short stable code: `required`, `max_length`, `control_characters`, `blank`,
+  /// `format_characters`, `too_old`, `not_in_future`, `max_entries`, `max_size`, `schema`.
   public var rule: String = String()
 
   /// What is wrong and what to do, for a human.

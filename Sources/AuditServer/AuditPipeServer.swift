@@ -71,6 +71,12 @@ public struct AuditPipeServer: Service {
         producerConfiguration.deliveryTimeoutMilliseconds = configuration.produceTimeoutMilliseconds
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
 
+        /// Every consumer group member of this instance: the same membership settings.
+        func consumerConfiguration(group: String) -> KafkaConsumerConfiguration {
+            var consumer = KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: group)
+            consumer.groupInstanceID = configuration.kafkaGroupInstanceID
+            return consumer
+        }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         let schemaSource: any SchemaSource
         var registryAPI: SchemaRegistryHTTPAPI?
@@ -82,6 +88,8 @@ public struct AuditPipeServer: Service {
             let registry = SchemaRegistryService(log: log, logger: logger)
             schemaSource = LocalSchemaSource(registry: registry, policy: policy)
             registryAPI = SchemaRegistryHTTPAPI(registry: registry)
+            // Not ready before the first look at /readyz: Ingest refuses events until the log is read.
+            health.set("registry", .notServing(reason: "replaying the registry log"))
             services.append(.init(service: EmbeddedRegistryService(
                 registry: registry, log: log, eventsTopic: configuration.eventsTopic, health: health, logger: logger
             )))
@@ -142,7 +150,7 @@ public struct AuditPipeServer: Service {
             let intake = LegacyIntake(rules: rules, ingest: ingest, producer: producer, quarantineTopic: configuration.quarantineTopic)
             legacyRoutes = LegacyHTTPRoutes(intake: intake, authenticator: authenticator)
             if !configuration.legacyBridges.isEmpty {
-                var consumer = KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: "auditpipe-legacy-bridge")
+                var consumer = consumerConfiguration(group: "auditpipe-legacy-bridge")
                 consumer.clientID = "auditpipe-legacy-bridge"
                 services.append(.init(service: LegacyKafkaBridge(
                     intake: intake,
@@ -186,7 +194,7 @@ public struct AuditPipeServer: Service {
             sinkConfiguration.hashChain = configuration.hashChain
             let sink = try ClickHouseSink(
                 configuration: sinkConfiguration,
-                consumer: KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: configuration.sinkGroup),
+                consumer: consumerConfiguration(group: configuration.sinkGroup),
                 producer: producer, store: store, schemas: RegistryWriterSchemas(source: schemaSource), logger: logger
             )
             // Signed checkpoints of the chains' heads. Listed before the sink's service, so it
@@ -218,7 +226,7 @@ public struct AuditPipeServer: Service {
             }
             let redriver = try DeadLetterRedriver(
                 configuration: sinkConfiguration,
-                consumer: KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: "\(configuration.sinkGroup)-dlq-redriver"),
+                consumer: consumerConfiguration(group: "\(configuration.sinkGroup)-dlq-redriver"),
                 producer: producer, store: store, logger: logger
             )
             services.append(.init(service: ClickHouseWriters(
@@ -243,7 +251,7 @@ public struct AuditPipeServer: Service {
             let store = try RecentEventsStore(redis: redis, configuration: recentConfiguration)
             services.append(.init(service: try RecentEventsSink(
                 store: store,
-                consumer: KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: "\(configuration.sinkGroup)-recent"),
+                consumer: consumerConfiguration(group: "\(configuration.sinkGroup)-recent"),
                 schemas: RegistryWriterSchemas(source: schemaSource), logger: logger
             )))
             recent = RedisRecentEvents(store: store)
@@ -263,6 +271,9 @@ public struct AuditPipeServer: Service {
             }
         }
 
+        var grpcLimits = GRPCServerLimits()
+        grpcLimits.maxConcurrentStreams = configuration.grpcMaxConcurrentStreams
+        grpcLimits.ingestStreamIdleTimeout = .milliseconds(configuration.grpcStreamIdleTimeoutMilliseconds)
         let grpc = GRPCServerService(
             address: configuration.grpcAddress,
             services: [
@@ -270,11 +281,14 @@ public struct AuditPipeServer: Service {
                 AuditServiceHandler(
                     ingestPipeline: ingest, reports: reports, recent: recent,
                     authenticationRequired: configuration.authConfigPath != nil,
-                    chainAuditor: chainAuditor
+                    chainAuditor: chainAuditor,
+                    maxRequestMessageBytes: grpcLimits.maxRequestMessageBytes,
+                    ingestStreamIdleTimeout: grpcLimits.ingestStreamIdleTimeout
                 ),
             ],
             interceptors: interceptors,
             transportSecurity: transportSecurity,
+            limits: grpcLimits,
             onListening: { await ports.grpcListening($0) }
         )
         let http = OperationsHTTPServer(

@@ -1,3 +1,5 @@
+import CRdkafka
+
 /// Configuration of a ``KafkaProducer``.
 ///
 /// The delivery guarantees are fixed and cannot be weakened: `enable.idempotence=true`,
@@ -108,12 +110,29 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
     /// `auto.offset.reset`: where to start when the group has no committed offset. Default
     /// ``OffsetReset/earliest`` (read everything: an audit pipeline must not skip records).
     public var autoOffsetReset: OffsetReset = .earliest
-    /// `partition.assignment.strategy`. Default ``AssignmentStrategy/cooperativeSticky``
-    /// (incremental rebalances: unaffected partitions keep flowing).
-    public var partitionAssignmentStrategy: AssignmentStrategy = .cooperativeSticky
-    /// `session.timeout.ms`: how long the group waits for a silent member. Default 45000;
-    /// 1000...3600000.
-    public var sessionTimeoutMilliseconds: Int = 45_000
+    /// `partition.assignment.strategy`. Default ``AssignmentStrategy/range`` (EAGER).
+    ///
+    /// ``AssignmentStrategy/cooperativeSticky`` is refused with a librdkafka older than 2.3.0
+    /// (Debian 12 ships 2.0.2): a consumer destroyed between its first JoinGroup and its first
+    /// SyncGroup aborts the process there (`rd_kafka_sticky_assignor_state_destroy: Assertion
+    /// 'assignor_state' failed`, librdkafka issue #4312, fixed by PR #4381). The EAGER assignors
+    /// keep no assignor state, so no consumer lifecycle can reach that assertion.
+    public var partitionAssignmentStrategy: AssignmentStrategy = .range
+    /// `session.timeout.ms`: how long the group waits for a silent member. Default 6000 (the
+    /// brokers' default minimum): a killed member's partitions move after about this long, and
+    /// librdkafka 2.0.2's mock cluster also delays every rebalance of a stable group by it
+    /// minus 1 s. 1000...3600000.
+    public var sessionTimeoutMilliseconds: Int = 6_000
+    /// `heartbeat.interval.ms`: how often the member tells the group it is alive. Default 2000;
+    /// below ``sessionTimeoutMilliseconds``.
+    public var heartbeatIntervalMilliseconds: Int = 2_000
+    /// `group.instance.id`: static group membership (KIP-345). A member that restarts with the
+    /// same id within ``sessionTimeoutMilliseconds`` gets its partitions back without a
+    /// rebalance, and a closing static member does not leave the group. Give each replica its
+    /// own stable id (a pod name); two live members with the same id fence each other. Default
+    /// nil (dynamic membership). librdkafka 2.0.2's mock cluster ignores the id (a restarted
+    /// member joins as a new one), so leave it unset there.
+    public var groupInstanceID: String? = nil
     /// `max.poll.interval.ms`: the longest the events sequence may go unread (its buffer full)
     /// before the member leaves the group. Default 300000; at least ``sessionTimeoutMilliseconds``.
     public var maxPollIntervalMilliseconds: Int = 300_000
@@ -166,6 +185,8 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
         "auto.offset.reset": "autoOffsetReset",
         "partition.assignment.strategy": "partitionAssignmentStrategy",
         "session.timeout.ms": "sessionTimeoutMilliseconds",
+        "heartbeat.interval.ms": "heartbeatIntervalMilliseconds",
+        "group.instance.id": "groupInstanceID",
         "max.poll.interval.ms": "maxPollIntervalMilliseconds",
         "isolation.level": "isolationLevel",
         "log.queue": "(fixed: true)",
@@ -177,6 +198,19 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
         if groupID.isEmpty { throw .invalidConfiguration("KafkaConsumerConfiguration.groupID", "must not be empty") }
         if clientID.isEmpty { throw .invalidConfiguration("KafkaConsumerConfiguration.clientID", "must not be empty") }
         try checkRange(sessionTimeoutMilliseconds, 1000...3_600_000, "KafkaConsumerConfiguration.sessionTimeoutMilliseconds")
+        try checkRange(
+            heartbeatIntervalMilliseconds, 1...(sessionTimeoutMilliseconds - 1),
+            "KafkaConsumerConfiguration.heartbeatIntervalMilliseconds (must be < sessionTimeoutMilliseconds)"
+        )
+        if let groupInstanceID, groupInstanceID.isEmpty {
+            throw .invalidConfiguration("KafkaConsumerConfiguration.groupInstanceID", "must not be empty; use nil for dynamic membership")
+        }
+        if partitionAssignmentStrategy == .cooperativeSticky, !LibrdkafkaVersion.current.hasStickyAssignorStateFix {
+            throw .invalidConfiguration(
+                "KafkaConsumerConfiguration.partitionAssignmentStrategy",
+                "cooperative-sticky needs librdkafka 2.3.0 or later (this is \(LibrdkafkaVersion.current)): older versions abort the process when a consumer is closed before its first assignment (librdkafka issue #4312). Use range or roundrobin"
+            )
+        }
         try checkRange(
             maxPollIntervalMilliseconds, sessionTimeoutMilliseconds...86_400_000,
             "KafkaConsumerConfiguration.maxPollIntervalMilliseconds (must be >= sessionTimeoutMilliseconds)"
@@ -203,10 +237,11 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
             ("auto.offset.reset", autoOffsetReset.rawValue),
             ("partition.assignment.strategy", partitionAssignmentStrategy.rawValue),
             ("session.timeout.ms", String(sessionTimeoutMilliseconds)),
+            ("heartbeat.interval.ms", String(heartbeatIntervalMilliseconds)),
             ("max.poll.interval.ms", String(maxPollIntervalMilliseconds)),
             ("isolation.level", isolationLevel.rawValue),
             ("log.queue", "true"),
-        ] + additionalProperties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        ] + (groupInstanceID.map { [("group.instance.id", $0)] } ?? []) + additionalProperties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 }
 
@@ -238,4 +273,21 @@ private func validateAdditional(_ properties: [String: String], managed: [String
             throw .invalidConfiguration("\(type).additionalProperties[\"\(key)\"]", "cannot be set here: \(how)")
         }
     }
+}
+
+/// The librdkafka this process is linked with (`rd_kafka_version()`).
+public struct LibrdkafkaVersion: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// `0xMMmmrrxx`: major, minor, revision, pre-release (0xff for a release).
+    public var hex: UInt32
+
+    /// The linked library's version.
+    public static var current: LibrdkafkaVersion { LibrdkafkaVersion(hex: UInt32(bitPattern: rd_kafka_version())) }
+
+    /// Whether closing a `cooperative-sticky` consumer before its first assignment is safe
+    /// (librdkafka PR #4381, in 2.3.0).
+    public var hasStickyAssignorStateFix: Bool { hex >= 0x0203_0000 }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.hex < rhs.hex }
+
+    public var description: String { "librdkafka \(hex >> 24).\((hex >> 16) & 0xff).\((hex >> 8) & 0xff)" }
 }

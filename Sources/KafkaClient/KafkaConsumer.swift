@@ -42,7 +42,21 @@ public final class KafkaConsumer: Sendable {
         guard !topics.isEmpty, !topics.contains(where: \.isEmpty) else {
             throw .invalidConfiguration("KafkaConsumer topics", "must list at least one non-empty topic name")
         }
-        self.core = try ConsumerCore(configuration: configuration, topics: topics, logger: logger)
+        self.core = try ConsumerCore(configuration: configuration, subscription: .topics(topics), logger: logger)
+    }
+
+    /// Creates a consumer that reads `partitions` from their first retained record, assigned
+    /// by hand: it joins no group, so it reads at once (a group join takes a rebalance delay)
+    /// and never has its partitions moved. For readers of a whole log (the schema registry's);
+    /// ``commit(_:)`` does not apply.
+    ///
+    /// - Throws: ``KafkaError`` with code `invalidArgument` for an invalid configuration or list.
+    public init(configuration: KafkaConsumerConfiguration, readingFromStart partitions: [KafkaTopicPartition], logger: Logger) throws(KafkaError) {
+        try configuration.validate()
+        guard !partitions.isEmpty, !partitions.contains(where: \.topic.isEmpty) else {
+            throw .invalidConfiguration("KafkaConsumer partitions", "must list at least one partition of a named topic")
+        }
+        self.core = try ConsumerCore(configuration: configuration, subscription: .fromStart(partitions), logger: logger)
     }
 
     deinit {
@@ -143,7 +157,15 @@ final class ConsumerCore: Sendable {
     private let closeDone = Mutex<[UnsafeContinuation<Void, Never>]?>([])
     private let closeTimeoutMilliseconds: Int
 
-    init(configuration: KafkaConsumerConfiguration, topics: [String], logger: Logger) throws(KafkaError) {
+    /// How the consumer gets its partitions.
+    enum Subscription {
+        /// A group member: the group assigns partitions of these topics.
+        case topics([String])
+        /// These partitions, from their first retained record, without a group.
+        case fromStart([KafkaTopicPartition])
+    }
+
+    init(configuration: KafkaConsumerConfiguration, subscription: Subscription, logger: Logger) throws(KafkaError) {
         var logger = logger
         logger[metadataKey: LogKey.client] = "consumer:\(configuration.groupID)"
         self.logger = logger
@@ -156,12 +178,23 @@ final class ConsumerCore: Sendable {
         )
         rd_kafka_set_log_queue(rk, nil)
         rd_kafka_poll_set_consumer(rk)  // main queue (logs, errors) forwarded to the consumer queue
-        let list = makePartitionList(topics.map { ($0, -1, -1001) })  // RD_KAFKA_PARTITION_UA, RD_KAFKA_OFFSET_INVALID
-        let err = rd_kafka_subscribe(rk, list)
-        rd_kafka_topic_partition_list_destroy(list)
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            rd_kafka_destroy(rk)
-            throw KafkaError(err, doing: "subscribing to \(topics.joined(separator: ","))", hint: "check the topic names")
+        switch subscription {
+        case .topics(let topics):
+            let list = makePartitionList(topics.map { ($0, -1, -1001) })  // RD_KAFKA_PARTITION_UA, RD_KAFKA_OFFSET_INVALID
+            let err = rd_kafka_subscribe(rk, list)
+            rd_kafka_topic_partition_list_destroy(list)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                rd_kafka_destroy(rk)
+                throw KafkaError(err, doing: "subscribing to \(topics.joined(separator: ","))", hint: "check the topic names")
+            }
+        case .fromStart(let partitions):
+            let list = makePartitionList(partitions.map { ($0.topic, $0.partition, -2) })  // RD_KAFKA_OFFSET_BEGINNING
+            let err = rd_kafka_assign(rk, list)
+            rd_kafka_topic_partition_list_destroy(list)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                rd_kafka_destroy(rk)
+                throw KafkaError(err, doing: "assigning \(partitions.map { "\($0.topic)[\($0.partition)]" }.joined(separator: ","))", hint: "check the topic names")
+            }
         }
         self.handle = SendablePointer(raw: rk)
         self.consumerQueue = SendablePointer(raw: rd_kafka_queue_get_consumer(rk))

@@ -77,11 +77,17 @@ package final class KafkaRegistryLog: RegistryLog {
         consumerConfiguration.autoOffsetReset = .earliest
         consumerConfiguration.sessionTimeoutMilliseconds = 10_000
         consumerConfiguration.additionalProperties = configuration.additionalProperties
-        consumerConfiguration.additionalProperties["heartbeat.interval.ms"] = "1000"
+        consumerConfiguration.heartbeatIntervalMilliseconds = 1000
         consumerConfiguration.additionalProperties["fetch.wait.max.ms"] = "50"
         let consumer: KafkaConsumer
         do {
-            consumer = try KafkaConsumer(configuration: consumerConfiguration, topics: [configuration.topic], logger: logger)
+            // Assigned by hand, not through a group: reading starts at once (a group join waits
+            // out the broker's rebalance delay, seconds at every start of the server).
+            consumer = try KafkaConsumer(
+                configuration: consumerConfiguration,
+                readingFromStart: [KafkaTopicPartition(topic: configuration.topic, partition: 0)],
+                logger: logger
+            )
         } catch {
             await producer.shutdown(timeout: .seconds(1))
             throw error

@@ -38,6 +38,34 @@ struct EventValidatorTests {
         #expect(violations[0].description.contains("129 bytes"))
     }
 
+    @Test func blankIdsAndNamesAreRefused() {
+        var e = event()
+        e.tenantID = "   "
+        e.actorID = "\u{3000}\u{A0}"  // ideographic and no-break spaces
+        e.metadata = [" ": "v", "ok": "   "]  // a blank key is refused, a blank value is not
+        let found = validator.violations(of: e, nowMilliseconds: now).map { "\($0.field) \($0.rule)" }
+        #expect(found == ["tenant_id blank", "actor_id blank", "metadata[\" \"] blank"])
+    }
+
+    @Test(arguments: ["\u{200B}", "\u{200E}", "\u{200F}", "\u{202A}", "\u{202E}", "\u{2066}", "\u{2069}", "\u{FEFF}", "\u{00AD}", "\u{E0001}"])
+    func formatCharactersAreRefused(character: String) {
+        var e = event()
+        e.tenantID = "acme" + character + "corp"
+        e.metadata = ["k" + character: "value" + character]  // values are free text
+        let found = validator.violations(of: e, nowMilliseconds: now)
+        #expect(found.map(\.rule) == ["format_characters", "format_characters"])
+        #expect(found.map(\.field) == ["tenant_id", "metadata[\"k\(character)\"]"])
+        let code = String(character.unicodeScalars.first!.value, radix: 16, uppercase: true)
+        #expect(found[0].description.contains("U+" + String(repeating: "0", count: max(0, 4 - code.count)) + code))
+    }
+
+    @Test func letterAndSymbolsOutsideASCIIPass() {
+        var e = event()
+        e.tenantID = "müller-日本-😀"
+        e.actorID = "حسن"  // right-to-left letters are letters, not format characters
+        #expect(validator.violations(of: e, nowMilliseconds: now).isEmpty)
+    }
+
     @Test func timestampRules() {
         var e = event()
         e.timestampMilliseconds = 0

@@ -107,7 +107,7 @@ final class ChainFixture: Sendable {
     func sink(group: String, chain: Bool = true, topic: String? = nil, hook: SinkHook? = nil) throws -> ClickHouseSink {
         var consumer = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupID: group)
         consumer.sessionTimeoutMilliseconds = 6000
-        consumer.additionalProperties["heartbeat.interval.ms"] = "500"
+        consumer.heartbeatIntervalMilliseconds = 500
         return try ClickHouseSink(
             configuration: configuration(chain: chain, topic: topic), consumer: consumer, producer: producer, store: store,
             schemas: SeedSchema(), logger: chainTestLogger, hook: hook

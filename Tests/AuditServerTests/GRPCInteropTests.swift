@@ -20,14 +20,8 @@ struct GRPCInteropTests {
         try CheckpointSigningKey.generate().seedHex.write(to: keyFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: keyFile) }
         configuration.checkpointKeyFile = keyFile.path
-        let stubs = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("stubs"))
-        try FileManager.default.createDirectory(at: stubs, withIntermediateDirectories: true)
+        let stubs = try await generatePythonStubs()
         defer { try? FileManager.default.removeItem(at: stubs) }
-        let protos = TestEnvironment.repositoryRoot.appendingPathComponent("Protos").path
-        _ = try await runPython([
-            "-m", "grpc_tools.protoc", "-I", protos, "--python_out=\(stubs.path)", "--grpc_python_out=\(stubs.path)",
-            "\(protos)/auditpipe/v1/audit.proto",
-        ])
         let tenant = TestEnvironment.uniqueName("py")
         let client = TestEnvironment.repositoryRoot.appendingPathComponent("Tests/AuditServerTests/grpcio_client.py").path
         let (output, afterTampering) = try await withServer(configuration) { server in

@@ -59,6 +59,8 @@ struct IngestIntegrationTests {
                 for record in records {
                     #expect(record.magic == 0)
                     #expect(record.schemaID == 1)
+                    // The schema's timestamp-millis is read: Confluent hands out a timestamp.
+                    #expect(record.timestampType == "datetime")
                     let sent = try #require(byID[record.event.eventID])
                     #expect(record.event == sent)
                     #expect(record.key == sent.tenantID)
@@ -130,6 +132,8 @@ struct ConfluentRecord {
     var schemaID: Int
     var partition: Int
     var key: String
+    /// The Python type Confluent's deserializer gave the timestamp (`datetime` or `int`).
+    var timestampType: String
     var event: AuditEvent
 }
 
@@ -145,6 +149,7 @@ func confluentConsume(brokers: String, topic: String, registry: String, count: I
             schemaID: object["schema_id"] as? Int ?? -1,
             partition: object["partition"] as? Int ?? -1,
             key: object["key"] as? String ?? "",
+            timestampType: object["timestamp_type"] as? String ?? "",
             event: AuditEvent(
                 eventID: event["event_id"] as? String ?? "", tenantID: event["tenant_id"] as? String ?? "",
                 actorID: event["actor_id"] as? String ?? "", eventType: event["event_type"] as? String ?? "",

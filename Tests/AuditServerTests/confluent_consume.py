@@ -2,8 +2,11 @@
 
 Usage: confluent_consume.py BROKERS TOPIC REGISTRY_URL COUNT
 Prints one JSON object per record: the schema id from the Confluent wire-format header, the
-partition, the key and the deserialized event. Exits 1 if COUNT records do not arrive in 60 s.
+partition, the key, the deserialized event (its timestamp as milliseconds since the epoch) and
+the Python type the deserializer gave the timestamp (`datetime` when the schema's logical type
+is read). Exits 1 if COUNT records do not arrive in 60 s.
 """
+import datetime
 import json
 import struct
 import sys
@@ -33,7 +36,12 @@ while seen < count and time.time() < deadline:
     value = message.value()
     magic, schema_id = struct.unpack(">bI", value[:5])
     event = deserializer(value, SerializationContext(topic, MessageField.VALUE))
+    timestamp = event["timestamp"]
+    timestamp_type = type(timestamp).__name__
+    if isinstance(timestamp, datetime.datetime):
+        event["timestamp"] = round(timestamp.timestamp() * 1000)
     print(json.dumps({
+        "timestamp_type": timestamp_type,
         "magic": magic,
         "schema_id": schema_id,
         "partition": message.partition(),

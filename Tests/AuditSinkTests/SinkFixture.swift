@@ -87,7 +87,7 @@ final class SinkFixture: Sendable {
     func consumer(group: String) -> KafkaConsumerConfiguration {
         var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupID: group)
         configuration.sessionTimeoutMilliseconds = 6000
-        configuration.additionalProperties["heartbeat.interval.ms"] = "500"
+        configuration.heartbeatIntervalMilliseconds = 500
         return configuration
     }
 

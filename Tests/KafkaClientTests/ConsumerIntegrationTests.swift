@@ -87,7 +87,11 @@ struct ConsumerIntegrationTests {
         await recorder2.waitForEnd()
     }
 
-    @Test(arguments: [KafkaConsumerConfiguration.AssignmentStrategy.cooperativeSticky, .range])
+    /// cooperative-sticky only where the linked librdkafka can close such a consumer safely.
+    static let strategies: [KafkaConsumerConfiguration.AssignmentStrategy] =
+        LibrdkafkaVersion.current.hasStickyAssignorStateFix ? [.cooperativeSticky, .range, .roundRobin] : [.range, .roundRobin]
+
+    @Test(arguments: strategies)
     func twoMembersSplitThePartitionsAndTheSurvivorGetsThemBack(strategy: KafkaConsumerConfiguration.AssignmentStrategy) async throws {
         let topic = try KafkaTestCluster.createTopic("consumer_rebalance", partitions: 4)
         let group = TestEnvironment.uniqueName("group")
@@ -133,6 +137,36 @@ struct ConsumerIntegrationTests {
         await recorderA.waitForEnd()
     }
 
+    /// librdkafka 2.0.2 aborts the process when a `cooperative-sticky` consumer is destroyed
+    /// after its first JoinGroup and before its first SyncGroup (issue #4312). With the default
+    /// configuration, consumers that join a busy group and close at moments spread over the
+    /// whole join (before, during and after the rebalance) all close, and the member that stays
+    /// keeps consuming; the process is still alive to check it.
+    @Test func consumersClosedBeforeTheirFirstAssignmentDoNotAbortTheProcess() async throws {
+        let topic = try KafkaTestCluster.createTopic("consumer_early_close", partitions: 4)
+        var configuration = try KafkaConsumerConfiguration(bootstrapServers: KafkaTestCluster.bootstrapServers, groupID: TestEnvironment.uniqueName("group"))
+        #expect(configuration.partitionAssignmentStrategy == .range)  // the default
+        configuration.sessionTimeoutMilliseconds = 3000
+        configuration.heartbeatIntervalMilliseconds = 500
+        let stays = try KafkaConsumer(configuration: configuration, topics: [topic], logger: KafkaTestCluster.logger)
+        let recorder = EventRecorder(stays)
+        let all = Set((0..<4).map { KafkaTopicPartition(topic: topic, partition: Int32($0)) })
+        try await recorder.wait(for: "the first member owns every partition", timeout: .seconds(60)) { $0.assignment == all }
+
+        for step in 0..<8 {
+            let early = try KafkaConsumer(configuration: configuration, topics: [topic], logger: KafkaTestCluster.logger)
+            let earlyRecorder = EventRecorder(early)
+            try await Task.sleep(for: .milliseconds(450 * step))  // 0 to 3.15 s: the mock's join takes about 2 s
+            await early.close()
+            await earlyRecorder.waitForEnd()
+        }
+        try await recorder.wait(for: "the first member owns every partition again", timeout: .seconds(60)) { $0.assignment == all }
+        let sent = try await Self.produce(20, to: topic)
+        try await recorder.wait(for: "the first member consumes", timeout: .seconds(60)) { $0.messages.count >= sent.count }
+        await stays.close()
+        await recorder.waitForEnd()
+    }
+
     @Test func slowReaderGetsEverythingThroughASmallBuffer() async throws {
         let topic = try KafkaTestCluster.createTopic("consumer_backpressure", partitions: 2)
         let sent = try await Self.produce(120, to: topic)
@@ -157,6 +191,20 @@ struct ConsumerIntegrationTests {
 
 @Suite("KafkaConsumer lifecycle", .timeLimit(.minutes(1)))
 struct ConsumerLifecycleTests {
+    @Test func cooperativeStickyIsRefusedWhereClosingItCanAbort() throws {
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: ["127.0.0.1:9"], groupID: "g")
+        configuration.partitionAssignmentStrategy = .cooperativeSticky
+        if LibrdkafkaVersion.current.hasStickyAssignorStateFix {
+            try configuration.validate()
+        } else {
+            let error = #expect(throws: KafkaError.self) { try configuration.validate() }
+            #expect("\(error!)".contains("librdkafka 2.3.0"), "\(error!)")
+        }
+        #expect(LibrdkafkaVersion(hex: 0x0200_02ff).hasStickyAssignorStateFix == false)
+        #expect(LibrdkafkaVersion(hex: 0x0203_00ff).hasStickyAssignorStateFix == true)
+        #expect("\(LibrdkafkaVersion(hex: 0x0200_02ff))" == "librdkafka 2.0.2")
+    }
+
     @Test func closeWithoutAReachableBrokerEndsTheSequenceAndFailsLaterCalls() async throws {
         var configuration = KafkaConsumerConfiguration(bootstrapServers: ["127.0.0.1:1"], groupID: "g")
         configuration.sessionTimeoutMilliseconds = 6000

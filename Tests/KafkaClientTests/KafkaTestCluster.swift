@@ -33,11 +33,11 @@ enum KafkaTestCluster {
         try KafkaProducerConfiguration(bootstrapServers: bootstrapServers)
     }
 
-    static func consumerConfiguration(group: String, strategy: KafkaConsumerConfiguration.AssignmentStrategy = .cooperativeSticky) throws -> KafkaConsumerConfiguration {
+    static func consumerConfiguration(group: String, strategy: KafkaConsumerConfiguration.AssignmentStrategy = .range) throws -> KafkaConsumerConfiguration {
         var configuration = try KafkaConsumerConfiguration(bootstrapServers: bootstrapServers, groupID: group)
         configuration.partitionAssignmentStrategy = strategy
         configuration.sessionTimeoutMilliseconds = 10_000
-        configuration.additionalProperties["heartbeat.interval.ms"] = "500"
+        configuration.heartbeatIntervalMilliseconds = 500
         return configuration
     }
 

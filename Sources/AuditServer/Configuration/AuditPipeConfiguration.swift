@@ -99,6 +99,18 @@ public struct AuditPipeConfiguration: Sendable {
     /// (`integrity.checkpoint_export_dir`, `AUDITPIPE_CHECKPOINT_EXPORT_DIR`). Unset: none.
     public var checkpointExportDirectory: String?
 
+    /// MAX_CONCURRENT_STREAMS advertised on each gRPC connection (`grpc.max_concurrent_streams`,
+    /// `AUDITPIPE_GRPC_MAX_CONCURRENT_STREAMS`). Default 100.
+    public var grpcMaxConcurrentStreams: Int = 100
+    /// An Ingest stream that sends nothing for this long, with none of its events in flight, is
+    /// ended with DEADLINE_EXCEEDED (`grpc.stream_idle_timeout_ms`,
+    /// `AUDITPIPE_GRPC_STREAM_IDLE_TIMEOUT_MS`). Default 300,000 ms.
+    public var grpcStreamIdleTimeoutMilliseconds: Int = 300_000
+    /// `group.instance.id` of every consumer group member of this instance: static membership
+    /// on a Kafka broker that supports it (`kafka.group_instance_id`,
+    /// `AUDITPIPE_KAFKA_GROUP_INSTANCE_ID`). Unset: dynamic membership.
+    public var kafkaGroupInstanceID: String?
+
     /// The bootstrap servers as a list.
     public var kafkaBootstrapServers: [String] {
         kafkaBrokers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

@@ -7,6 +7,8 @@ import AuditPipeProto
 import AuditQuery
 import Foundation
 import GRPCCore
+import GRPCProtobuf
+import Synchronization
 import SwiftProtobuf
 
 extension Auditpipe_V1_VerifyResponse {
@@ -51,11 +53,54 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
     var maxBatchEvents = 10_000
     /// Verifies tenants' hash chains; nil when no ClickHouse or no checkpoint key is configured.
     var chainAuditor: ChainAuditor? = nil
+    /// The largest request message, in bytes; larger ones are answered RESOURCE_EXHAUSTED.
+    var maxRequestMessageBytes = GRPCServerLimits().maxRequestMessageBytes
+    /// How long an Ingest stream may send nothing while none of its events is in flight.
+    var ingestStreamIdleTimeout = GRPCServerLimits().ingestStreamIdleTimeout
+
+    /// Registers the methods with ``SizeLimitedDeserializer``, so that an oversized request is
+    /// answered RESOURCE_EXHAUSTED naming the limit (the generated registration would let the
+    /// transport reset the stream without a status).
+    func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        typealias Method = Auditpipe_V1_AuditService.Method
+        let limit = maxRequestMessageBytes
+        func register<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+            _ method: MethodDescriptor,
+            _ handler: @escaping @Sendable (StreamingServerRequest<Request>, ServerContext) async throws -> StreamingServerResponse<Response>
+        ) {
+            router.registerHandler(
+                forMethod: method,
+                deserializer: SizeLimitedDeserializer<Request>(limit: limit),
+                serializer: ProtobufSerializer<Response>(),
+                handler: handler
+            )
+        }
+        register(Method.Ingest.descriptor, self.ingest(request:context:))
+        register(Method.IngestBatch.descriptor, self.ingestBatch(request:context:))
+        register(Method.RecentEvents.descriptor, self.recentEvents(request:context:))
+        register(Method.ComplianceReport.descriptor, self.complianceReport(request:context:))
+        register(Method.Verify.descriptor, self.verify(request:context:))
+    }
 
     func ingest(
         request: RPCAsyncSequence<Auditpipe_V1_IngestRequest, any Error>,
         response: RPCWriter<Auditpipe_V1_IngestResult>,
         context: ServerContext
+    ) async throws {
+        let activity = IngestStreamActivity()
+        try await withThrowingTaskGroup(of: Void.self) { stream in
+            stream.addTask { try await activity.watch(idleTimeout: ingestStreamIdleTimeout) }
+            stream.addTask { try await self.ingest(request, response, activity: activity) }
+            // The first to finish decides: the stream's own end, or the idle watchdog's error.
+            try await stream.next()
+            stream.cancelAll()
+        }
+    }
+
+    private func ingest(
+        _ request: RPCAsyncSequence<Auditpipe_V1_IngestRequest, any Error>,
+        _ response: RPCWriter<Auditpipe_V1_IngestResult>,
+        activity: IngestStreamActivity
     ) async throws {
         let (results, resultsContinuation) = AsyncStream.makeStream(of: Auditpipe_V1_IngestResult.self)
         try await withThrowingTaskGroup(of: Void.self) { writerGroup in
@@ -69,6 +114,7 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
             try await withThrowingTaskGroup(of: Void.self) { events in
                 var inFlight = 0
                 for try await message in request {
+                    activity.received()
                     if inFlight >= maxInFlightPerStream {
                         try await events.next()
                         inFlight -= 1
@@ -78,6 +124,7 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
                         var result = await self.result(for: message.event)
                         result.sequence = message.sequence
                         resultsContinuation.yield(result)
+                        activity.answered()
                     }
                 }
                 try await events.waitForAll()
@@ -251,5 +298,45 @@ extension Auditpipe_V1_AuditEvent {
         action = event.action
         timestampMs = event.timestampMilliseconds
         metadata = event.metadata
+    }
+}
+
+/// What the idle watchdog of one Ingest stream reads: events received and events not yet
+/// answered. One atomic increment per event; the watchdog looks every quarter of the timeout.
+final class IngestStreamActivity: Sendable {
+    private let receivedCount = Atomic<UInt64>(0)
+    private let inFlight = Atomic<Int>(0)
+
+    func received() {
+        receivedCount.add(1, ordering: .relaxed)
+        inFlight.add(1, ordering: .relaxed)
+    }
+
+    func answered() {
+        inFlight.subtract(1, ordering: .relaxed)
+    }
+
+    /// Returns never; throws DEADLINE_EXCEEDED once the stream has received nothing for
+    /// `idleTimeout` (give or take a quarter of it) with no event in flight.
+    func watch(idleTimeout: Duration) async throws {
+        let interval = idleTimeout / 4
+        var last = receivedCount.load(ordering: .relaxed)
+        var idleChecks = 0
+        while true {
+            try await Task.sleep(for: interval)
+            let now = receivedCount.load(ordering: .relaxed)
+            if now == last && inFlight.load(ordering: .relaxed) == 0 {
+                idleChecks += 1
+            } else {
+                idleChecks = 0
+                last = now
+            }
+            if idleChecks >= 4 {
+                throw RPCError(
+                    code: .deadlineExceeded,
+                    message: "this Ingest stream sent no event for \(idleTimeout) (grpc.stream_idle_timeout_ms); the server closed it. Open a new stream when there are events to send"
+                )
+            }
+        }
     }
 }

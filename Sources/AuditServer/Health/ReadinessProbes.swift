@@ -11,13 +11,24 @@ struct ReadinessProbes: Service {
 
     let probes: [Probe]
     let health: HealthStatusRegistry
+    /// How often the probes run while every component serves.
     var interval: Duration = .seconds(5)
+    /// How often they run while some component does not serve (at start-up, during an
+    /// outage), so that readiness comes back as soon as the dependency does.
+    var notReadyInterval: Duration = .milliseconds(250)
     var timeout: Duration = .seconds(5)
 
-    func run() async throws {
+    /// Marks every probed component not serving, before any service runs: until its first
+    /// check passes, the server is not ready (an empty registry would read as ready).
+    init(probes: [Probe], health: HealthStatusRegistry) {
+        self.probes = probes
+        self.health = health
         for probe in probes {
             health.set(probe.name, .notServing(reason: "not checked yet"))
         }
+    }
+
+    func run() async throws {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await withTaskGroup(of: Void.self) { group in
@@ -25,7 +36,7 @@ struct ReadinessProbes: Service {
                         group.addTask { await self.run(probe) }
                     }
                 }
-                try await Task.sleep(for: interval)
+                try await Task.sleep(for: health.isReady ? interval : notReadyInterval)
             }
         }
     }

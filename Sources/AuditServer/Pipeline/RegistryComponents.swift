@@ -17,9 +17,9 @@ struct RegistryEventSchemas: EventSchemaSource {
 }
 
 /// Runs the registry AuditPipe serves itself: follows its Kafka log until graceful shutdown, and
-/// registers the seed `AuditEvent` schema as the first version of the events subject when that
-/// subject has none yet (so a fresh installation accepts events; later versions go through
-/// `auditpipe schema register` and the compatibility rules).
+/// keeps the events subject on the current `AuditEvent` schema (see
+/// ``AuditEventSchemaMigration``), so a fresh installation accepts events; later versions go
+/// through `auditpipe schema register` and the compatibility rules.
 struct EmbeddedRegistryService: Service {
     let registry: SchemaRegistryService
     let log: KafkaRegistryLog
@@ -37,7 +37,7 @@ struct EmbeddedRegistryService: Service {
             }
             do {
                 try await registry.waitUntilReady()
-                try await registerSeedSchemaIfEmpty()
+                try await AuditEventSchemaMigration.apply(registry: registry, subject: "\(eventsTopic)-value", logger: logger)
                 health.set("registry", .serving)
             } catch where Task.isShuttingDownGracefully {
                 // Asked to stop while still starting: not an error.
@@ -45,12 +45,29 @@ struct EmbeddedRegistryService: Service {
         }
         await log.close()
     }
+}
 
-    private func registerSeedSchemaIfEmpty() async throws {
-        let subject = "\(eventsTopic)-value"
-        let existing = (try? registry.read { state throws(SchemaRegistryError) in try state.versionNumbers(subject: subject) }) ?? []
-        guard existing.isEmpty else { return }
+/// What the built-in registry registers for the events subject at start-up:
+/// - an empty subject gets ``AuditEventSchema/seedJSON`` as version 1;
+/// - a subject whose latest version is ``AuditEventSchema/legacySeedJSON`` (the timestamp's
+///   logical type on the field, where Avro ignores it) gets ``AuditEventSchema/seedJSON`` as its
+///   next version: a compatible change (same binary layout), after which Confluent's
+///   deserializers return a timestamp; records written with the old version still read;
+/// - any other subject is left as it is (its schema is the operator's).
+enum AuditEventSchemaMigration {
+    static func apply(registry: SchemaRegistryService, subject: String, logger: Logger) async throws {
+        let latest: AvroSchema? = try registry.read { state throws(SchemaRegistryError) in
+            guard let last = (try? state.versionNumbers(subject: subject))?.last else { return nil }
+            return try state.version(subject: subject, .number(last)).schema.schema
+        }
+        let legacy = try AvroSchema(parsing: AuditEventSchema.legacySeedJSON)
+        guard latest == nil || latest == legacy else { return }
         let (id, version) = try await registry.register(subject: subject, schema: AuditEventSchema.seedJSON)
-        logger.info("registered the seed AuditEvent schema", metadata: ["subject": "\(subject)", "id": "\(id)", "version": "\(version)"])
+        logger.info(
+            latest == nil
+                ? "registered the AuditEvent schema"
+                : "registered the AuditEvent schema with timestamp's logical type inside its type, as the subject's next version",
+            metadata: ["subject": "\(subject)", "id": "\(id)", "version": "\(version)"]
+        )
     }
 }
