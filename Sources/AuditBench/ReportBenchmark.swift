@@ -142,7 +142,7 @@ package struct ReportBenchmark: Sendable {
         let queryID = "bench-report-\(UUID().uuidString.lowercased())"
         let start = ContinuousClock.now
         var rows = 0
-        for try await chunk in executor.run(statement, queryID: queryID) { rows += chunk.events.count }
+        try await executor.run(statement, queryID: queryID) { rows += $0.rowCount }
         return ((ContinuousClock.now - start).seconds, queryID, rows)
     }
 

@@ -1,20 +1,31 @@
 public import AuditPipeProto
 public import ClickHouseHTTP
 import Foundation
+import NIOCore
+import SwiftProtobuf
 
-/// Runs compliance reports against ClickHouse and streams them as protocol chunks.
+/// Runs compliance reports against ClickHouse and hands them out as protocol chunks.
 ///
 /// ```swift
 /// let executor = ComplianceReportExecutor(client: clickHouse, table: .init(database: "auditpipe"), cursors: codec)
 /// let statement = try executor.statement(for: ComplianceReportQuery(request))
-/// for try await chunk in executor.run(statement) { try await writer.write(chunk) }
+/// try await executor.run(statement) { chunk in try await writer.write(chunk.message) }
 /// ```
 ///
-/// Rows are decoded from `RowBinaryWithNamesAndTypes` as ClickHouse sends them and handed out
-/// in chunks of ``chunkSize``: memory stays bounded by one chunk plus the HTTP read buffer,
-/// whatever the size of the report, and a slow consumer slows the read from ClickHouse. When
-/// the consuming task is cancelled (the gRPC caller cancelled or its deadline passed), the
-/// ClickHouse query is killed (`KILL QUERY`) and iteration throws `CancellationError`.
+/// A row-mode report is walked in pieces (``ReportPieceWalker``): each piece is one short
+/// query over a window of the range, sized to about ``pieceBytes`` of events, which is read to
+/// its end and encoded before any of it is handed out. A slow or paused reader therefore holds
+/// no query open, `max_execution_time` bounds each piece rather than the report, and a report
+/// of any length completes. The next piece is fetched while the current one is handed out.
+/// Memory per report: about two pieces. Pieces follow the report order
+/// `(timestamp, kafka_partition, kafka_offset)`, unique per event, and each starts strictly
+/// after the last event of the one before: every event exactly once, in order.
+///
+/// An aggregate report is one query; its answer (one row per group) is read whole, then handed
+/// out in chunks.
+///
+/// Cancelling the calling task (the gRPC caller cancelled, or its deadline passed) kills the
+/// piece running in ClickHouse (`KILL QUERY`) and `run` throws `CancellationError`.
 public struct ComplianceReportExecutor: Sendable {
     /// The ClickHouse client.
     public let client: ClickHouseClient
@@ -24,26 +35,44 @@ public struct ComplianceReportExecutor: Sendable {
     public let cursors: ReportCursorCodec
     /// Size limits of requests.
     public var limits: ReportQueryLimits
-    /// ClickHouse's `max_execution_time` for each report.
+    /// ClickHouse's `max_execution_time` for each query (one piece of a row-mode report).
     public var maxExecutionTime: Duration
-    /// Events (or aggregate rows) per chunk.
-    public var chunkSize: Int
+    /// The encoded size a piece of a row-mode report aims at.
+    public var pieceBytes: Int
+    /// The most events in one piece.
+    public var maxPieceRows: Int
+    /// A chunk (one gRPC message) is cut after this many encoded bytes of events (it may exceed
+    /// it by one event); keep it well under the clients' 4 MiB message limit.
+    public var chunkBytes: Int
+    /// Aggregate rows per chunk.
+    public var aggregatesPerChunk: Int
+    /// The largest aggregate answer read, in bytes.
+    public var maxAggregateBytes: Int
 
-    /// Creates an executor; reports time out in ClickHouse after `maxExecutionTime` (default 5 minutes).
+    /// Creates an executor; each query times out in ClickHouse after `maxExecutionTime`
+    /// (default 5 minutes; a piece normally takes milliseconds).
     public init(
         client: ClickHouseClient,
         table: AuditEventsTable,
         cursors: ReportCursorCodec,
         limits: ReportQueryLimits = ReportQueryLimits(),
         maxExecutionTime: Duration = .seconds(300),
-        chunkSize: Int = 500
+        pieceBytes: Int = 16 << 20,
+        maxPieceRows: Int = 200_000,
+        chunkBytes: Int = 1 << 20,
+        aggregatesPerChunk: Int = 4096,
+        maxAggregateBytes: Int = 256 << 20
     ) {
         self.client = client
         self.table = table
         self.cursors = cursors
         self.limits = limits
         self.maxExecutionTime = maxExecutionTime
-        self.chunkSize = max(1, chunkSize)
+        self.pieceBytes = max(1, pieceBytes)
+        self.maxPieceRows = max(1, maxPieceRows)
+        self.chunkBytes = max(1, chunkBytes)
+        self.aggregatesPerChunk = max(1, aggregatesPerChunk)
+        self.maxAggregateBytes = max(1, maxAggregateBytes)
     }
 
     /// Validates `query` and builds its statement.
@@ -53,99 +82,161 @@ public struct ComplianceReportExecutor: Sendable {
         try ComplianceReportStatement(query: query, table: table, cursors: cursors, limits: limits, maxExecutionTime: maxExecutionTime)
     }
 
-    /// The report's chunks, read lazily: the query starts at the first `next()`.
+    /// Runs the report and hands each chunk to `body`, in order, waiting for `body` before the
+    /// next. Returns when the report is complete.
     ///
-    /// - Parameter queryID: the ClickHouse `query_id` (generated when nil).
-    public func run(_ statement: ComplianceReportStatement, queryID: String? = nil) -> ComplianceReportStream {
-        ComplianceReportStream(
-            client: client,
-            statement: statement,
-            cursors: cursors,
-            chunkSize: chunkSize,
-            queryID: queryID ?? UUID().uuidString.lowercased()
+    /// - Parameters:
+    ///   - queryID: the prefix of the ClickHouse `query_id`s (piece `n` runs as `<queryID>-<n>`);
+    ///     generated when nil.
+    /// - Throws: ``ReportError`` when ClickHouse fails or answers unexpectedly, what `body`
+    ///   throws, or `CancellationError`.
+    public func run(
+        _ statement: ComplianceReportStatement,
+        queryID: String? = nil,
+        _ body: (ReportChunk) async throws -> Void
+    ) async throws {
+        let queryID = queryID ?? UUID().uuidString.lowercased()
+        switch statement.mode {
+        case .rows:
+            try await runRows(statement, queryID: queryID, body)
+        case .aggregate(let dimensions):
+            try await runAggregate(statement, dimensions: dimensions, queryID: queryID, body)
+        }
+    }
+
+    // MARK: Row mode
+
+    private struct Fetched: Sendable {
+        var chunks: [ReportChunk]
+        var outcome: ReportPieceWalker.Outcome
+    }
+
+    private func runRows(_ statement: ComplianceReportStatement, queryID: String, _ body: (ReportChunk) async throws -> Void) async throws {
+        let query = statement.query
+        let estimatedRows = try await estimateRows(statement, queryID: "\(queryID)-estimate")
+        var walker = ReportPieceWalker(
+            from: query.fromMilliseconds, to: query.toMilliseconds, after: statement.after, limit: query.limit,
+            estimatedRows: estimatedRows,
+            // Before a row's size is known, assume 256 bytes: rows of twice that still fit the
+            // piece's byte budget (2 x pieceBytes).
+            configuration: .init(pieceBytes: pieceBytes, maxPieceRows: maxPieceRows, initialPieceRows: max(1, min(maxPieceRows, pieceBytes / 256)))
+        )
+        guard case .fetch(let first) = walker.next() else { return }
+        var current = try await fetch(first, statement: statement, queryID: "\(queryID)-0")
+        var index = 1
+        while true {
+            walker.received(current.outcome)
+            guard case .fetch(let piece) = walker.next() else {
+                for chunk in current.chunks { try await body(chunk) }
+                return
+            }
+            // The next piece is read while this one is handed out; leaving the scope early
+            // (body threw, or cancellation) cancels it, which kills its query.
+            let pieceID = "\(queryID)-\(index)"
+            async let next = fetch(piece, statement: statement, queryID: pieceID)
+            for chunk in current.chunks { try await body(chunk) }
+            current = try await next
+            index += 1
+        }
+    }
+
+    /// ClickHouse's estimate of the rows the rest of the report reads (from the primary index;
+    /// nil when it cannot say, the walker then starts with a small window).
+    private func estimateRows(_ statement: ComplianceReportStatement, queryID: String) async throws -> Int? {
+        let (sql, parameters) = statement.estimate(from: statement.after?.timestampMilliseconds ?? statement.query.fromMilliseconds)
+        do {
+            let answer = try await client.queryCollecting(sql, parameters: parameters, settings: statement.settings, queryID: queryID, maxBytes: 1 << 16)
+            // database, table, parts, rows, marks: one line per table read.
+            var rows = 0
+            for line in String(buffer: answer).split(separator: "\n") {
+                let fields = line.split(separator: "\t")
+                guard fields.count == 5, let count = Int(fields[3]) else { return nil }
+                rows += count
+            }
+            return rows
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            // An optimisation only: the pieces themselves report any real failure.
+            return nil
+        }
+    }
+
+    /// Runs one piece and reads its whole answer, encoding events as they arrive.
+    private func fetch(_ piece: ReportPieceWalker.Piece, statement: ComplianceReportStatement, queryID: String) async throws -> Fetched {
+        let query = statement.query
+        let (sql, parameters) = statement.piece(from: piece.from, to: piece.to, after: piece.after, limit: piece.limit)
+        let cursors = self.cursors
+        var encoder = ReportEventEncoder(
+            tenant: query.tenantID, chunkBytes: chunkBytes, budgetBytes: 2 * pieceBytes,
+            cursor: { cursors.encode($0, for: query) }
+        )
+        var stoppedEarly = false
+        do {
+            let response = try await client.query(sql, parameters: parameters, settings: statement.settings, queryID: queryID)
+            var drained = 0
+            for try await bytes in response.body {
+                if stoppedEarly {
+                    // Past the budget (rows larger than the piece was sized for): the rows kept
+                    // are a correct prefix of the piece. The rest is read and dropped, so that the
+                    // query ends normally, unless there is far more of it; dropping the body then
+                    // kills the query.
+                    drained += bytes.readableBytes
+                    if drained > 4 * pieceBytes { break }
+                    continue
+                }
+                try encoder.feed(bytes)
+                stoppedEarly = encoder.isOverBudget
+            }
+            try encoder.finish(stoppedEarly: stoppedEarly)
+        } catch let error as ClickHouseError {
+            throw ReportError(error, queryID: queryID)
+        } catch let error as ReportEncodingError {
+            throw unexpected(error.message, statement: statement, queryID: queryID)
+        }
+        let chunks = encoder.chunks.map { ReportChunk(message: $0.message, rowCount: $0.rows) }
+        return Fetched(
+            chunks: chunks,
+            outcome: .init(rows: encoder.rows, last: encoder.last, bytes: encoder.bytes, exhaustedWindow: !stoppedEarly && encoder.rows < piece.limit)
         )
     }
-}
 
-/// The chunks of one report; see ``ComplianceReportExecutor/run(_:queryID:)``. Iterate once.
-///
-/// Iteration throws ``ReportError`` when ClickHouse fails (also part-way through the answer),
-/// and `CancellationError` when the task is cancelled (the query is killed first).
-public struct ComplianceReportStream: AsyncSequence, Sendable {
-    /// One chunk: events (row mode, with `next_cursor`) or aggregates.
-    public typealias Element = Auditpipe_V1_ComplianceReportChunk
+    // MARK: Aggregate mode
 
-    let client: ClickHouseClient
-    let statement: ComplianceReportStatement
-    let cursors: ReportCursorCodec
-    let chunkSize: Int
-    /// The ClickHouse `query_id` of this report.
-    public let queryID: String
-
-    /// The iterator.
-    public struct AsyncIterator: AsyncIteratorProtocol {
-        let stream: ComplianceReportStream
-        var rows: ClickHouseRows.AsyncIterator?
-        var checkedColumns = false
-        var finished = false
-
-        /// The next chunk; nil at the end.
-        public mutating func next() async throws -> Auditpipe_V1_ComplianceReportChunk? {
-            guard !finished else { return nil }
-            do {
-                return try await nextChunk()
-            } catch let error as ClickHouseError {
-                finished = true
-                throw ReportError(error, queryID: stream.queryID)
-            } catch {
-                finished = true
-                throw error
+    private func runAggregate(
+        _ statement: ComplianceReportStatement,
+        dimensions: [ReportDimension],
+        queryID: String,
+        _ body: (ReportChunk) async throws -> Void
+    ) async throws {
+        var aggregates: [Auditpipe_V1_ReportAggregate] = []
+        do {
+            let response = try await client.query(statement.sql, parameters: statement.parameters, settings: statement.settings, queryID: queryID)
+            var reader = RowBinaryReader()
+            reader.feed(try await response.body.collect(upTo: maxAggregateBytes))
+            var checked = false
+            while let values = try reader.nextRow() {
+                if !checked, let columns = reader.columns {
+                    try checkColumns(columns, statement: statement, queryID: queryID)
+                    checked = true
+                }
+                aggregates.append(try aggregate(values, dimensions: dimensions, statement: statement, queryID: queryID))
             }
+            try reader.finish()
+        } catch let error as ClickHouseError {
+            throw ReportError(error, queryID: queryID)
         }
-
-        private mutating func nextChunk() async throws -> Auditpipe_V1_ComplianceReportChunk? {
-            if rows == nil {
-                let response = try await stream.client.query(
-                    stream.statement.sql,
-                    parameters: stream.statement.parameters,
-                    settings: stream.statement.settings,
-                    queryID: stream.queryID
-                )
-                rows = response.body.rows().makeAsyncIterator()
-            }
-            var chunk = Auditpipe_V1_ComplianceReportChunk()
-            var count = 0
-            var last: ReportPosition? = nil
-            while count < stream.chunkSize, let row = try await rows!.next() {
-                if !checkedColumns {
-                    try stream.checkColumns(row.columns)
-                    checkedColumns = true
-                }
-                switch stream.statement.mode {
-                case .rows:
-                    let event = try stream.storedEvent(row)
-                    last = ReportPosition(
-                        timestampMilliseconds: event.event.timestampMs,
-                        kafkaPartition: event.kafkaPartition,
-                        kafkaOffset: event.kafkaOffset
-                    )
-                    chunk.events.append(event)
-                case .aggregate(let dimensions):
-                    chunk.aggregates.append(try stream.aggregate(row, dimensions: dimensions))
-                }
-                count += 1
-            }
-            if count < stream.chunkSize { finished = true }
-            guard count > 0 else { return nil }
-            if let last { chunk.nextCursor = stream.cursors.encode(last, for: stream.statement.query) }
-            return chunk
+        var start = 0
+        while start < aggregates.count {
+            let end = min(aggregates.count, start + aggregatesPerChunk)
+            var message = Auditpipe_V1_ComplianceReportChunk()
+            message.aggregates = Array(aggregates[start..<end])
+            try await body(ReportChunk(message: message, rowCount: end - start))
+            start = end
         }
     }
 
-    /// Starts reading (the query starts at the first `next()`).
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(stream: self) }
-
-    func unexpected(_ message: String) -> ReportError {
+    private func unexpected(_ message: String, statement: ComplianceReportStatement, queryID: String) -> ReportError {
         ReportError(
             kind: .unexpectedResult,
             message: "\(message). The ClickHouse table \(statement.parameters["table"]?.wireValue ?? "?") does not have the columns AuditPipe expects; check its DDL against the sink's migration",
@@ -153,66 +244,31 @@ public struct ComplianceReportStream: AsyncSequence, Sendable {
         )
     }
 
-    func checkColumns(_ columns: [ClickHouseColumn]) throws(ReportError) {
+    private func checkColumns(_ columns: [ClickHouseColumn], statement: ComplianceReportStatement, queryID: String) throws(ReportError) {
         let expected = statement.columns
         func plain(_ type: ClickHouseType) -> ClickHouseType {
             if case .lowCardinality(let inner) = type { return inner }
             return type
         }
         guard columns.count == expected.count else {
-            throw unexpected("the answer has \(columns.count) columns, expected \(expected.count)")
+            throw unexpected("the answer has \(columns.count) columns, expected \(expected.count)", statement: statement, queryID: queryID)
         }
         for (got, want) in zip(columns, expected) where got.name != want.name || plain(got.type) != plain(want.type) {
-            throw unexpected("column '\(got.name)' \(got.type) where '\(want.name)' \(want.type) was expected")
+            throw unexpected("column '\(got.name)' \(got.type) where '\(want.name)' \(want.type) was expected", statement: statement, queryID: queryID)
         }
     }
 
-    func storedEvent(_ row: ClickHouseRow) throws(ReportError) -> Auditpipe_V1_StoredEvent {
-        let v = row.values
-        func text(_ index: Int) throws(ReportError) -> String {
-            guard case .bytes(let bytes) = v[index] else { throw unexpected("column \(index) is not a string") }
-            return String(decoding: bytes, as: UTF8.self)
-        }
-        func time(_ index: Int) throws(ReportError) -> Int64 {
-            guard case .time(let value) = v[index] else { throw unexpected("column \(index) is not a DateTime64") }
-            return value
-        }
-        func int(_ index: Int) throws(ReportError) -> Int64 {
-            guard case .int(let value) = v[index] else { throw unexpected("column \(index) is not a signed integer") }
-            return value
-        }
-        var event = Auditpipe_V1_AuditEvent()
-        event.tenantID = try text(0)
-        event.eventType = try text(1)
-        event.timestampMs = try time(2)
-        event.eventID = try text(3)
-        event.actorID = try text(4)
-        event.resource = try text(5)
-        event.action = try text(6)
-        guard case .map(let entries) = v[7] else { throw unexpected("metadata is not a Map") }
-        for entry in entries {
-            guard case .bytes(let key) = entry.key, case .bytes(let value) = entry.value else {
-                throw unexpected("metadata is not a Map(String, String)")
-            }
-            event.metadata[String(decoding: key, as: UTF8.self)] = String(decoding: value, as: UTF8.self)
-        }
-        var stored = Auditpipe_V1_StoredEvent()
-        stored.event = event
-        stored.ingestedAtMs = try time(8)
-        stored.schemaID = Int32(truncatingIfNeeded: try int(9))
-        stored.kafkaPartition = Int32(truncatingIfNeeded: try int(10))
-        stored.kafkaOffset = try int(11)
-        // Defence in depth: the WHERE clause already pins the tenant.
-        guard event.tenantID == statement.query.tenantID else {
-            throw unexpected("ClickHouse returned an event of another tenant")
-        }
-        return stored
-    }
-
-    func aggregate(_ row: ClickHouseRow, dimensions: [ReportDimension]) throws(ReportError) -> Auditpipe_V1_ReportAggregate {
+    private func aggregate(
+        _ values: [ClickHouseValue],
+        dimensions: [ReportDimension],
+        statement: ComplianceReportStatement,
+        queryID: String
+    ) throws(ReportError) -> Auditpipe_V1_ReportAggregate {
         var aggregate = Auditpipe_V1_ReportAggregate()
         for (index, dimension) in dimensions.enumerated() {
-            guard case .bytes(let bytes) = row.values[index] else { throw unexpected("group column \(dimension) is not a string") }
+            guard case .bytes(let bytes) = values[index] else {
+                throw unexpected("group column \(dimension) is not a string", statement: statement, queryID: queryID)
+            }
             let value = String(decoding: bytes, as: UTF8.self)
             switch dimension {
             case .eventType: aggregate.eventType = value
@@ -221,8 +277,26 @@ public struct ComplianceReportStream: AsyncSequence, Sendable {
             case .day: aggregate.day = value
             }
         }
-        guard case .uint(let count) = row.values[dimensions.count] else { throw unexpected("count is not a UInt64") }
+        guard case .uint(let count) = values[dimensions.count] else {
+            throw unexpected("count is not a UInt64", statement: statement, queryID: queryID)
+        }
         aggregate.count = count
         return aggregate
+    }
+}
+
+/// One chunk of a report, ready to send.
+public struct ReportChunk: Sendable {
+    /// The message. In row mode its events are already encoded and travel as the message's
+    /// unknown fields (written verbatim by SwiftProtobuf, read as `events` by any decoder), so
+    /// `message.events` is empty here: use ``decoded()`` to read them in process.
+    public var message: Auditpipe_V1_ComplianceReportChunk
+    /// Events (row mode) or aggregates in the chunk.
+    public var rowCount: Int
+
+    /// The chunk as a receiver sees it (encoded and decoded again: for tests and in-process
+    /// readers, not for the serving path).
+    public func decoded() throws -> Auditpipe_V1_ComplianceReportChunk {
+        try Auditpipe_V1_ComplianceReportChunk(serializedBytes: message.serializedBytes() as [UInt8])
     }
 }

@@ -182,28 +182,77 @@ public struct ReportQueryError: Error, Sendable, Hashable, CustomStringConvertib
     }
 }
 
-/// Time conversions for report bounds.
-enum ReportTime {
+/// UTC calendar arithmetic for reports (proleptic Gregorian, no leap seconds): the text forms
+/// of report bounds, the CLI's dates, and the timestamps of exported rows, written without a
+/// formatter or an allocation.
+public enum ReportTime {
     /// 2299-12-31T23:59:59.999Z, the last instant of ClickHouse's DateTime64 range.
-    static let maximumMilliseconds: Int64 = 10_413_791_999_999
+    public static let maximumMilliseconds: Int64 = 10_413_791_999_999
 
     /// `YYYY-MM-DD hh:mm:ss.fff` in UTC: the text form ClickHouse parses for a
     /// `DateTime64(3, 'UTC')` parameter.
     static func clickHouseText(milliseconds: Int64) -> String {
-        let days = floorDiv(milliseconds, 86_400_000)
-        let msOfDay = milliseconds - days * 86_400_000
-        let (year, month, day) = civil(fromDays: days)
-        let hour = msOfDay / 3_600_000
-        let minute = (msOfDay / 60_000) % 60
-        let second = (msOfDay / 1000) % 60
-        let millis = msOfDay % 1000
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2)) \(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(millis, 3))"
+        String(unsafeUninitializedCapacity: rfc3339Length) { buffer in
+            writeRFC3339(milliseconds: milliseconds, to: UnsafeMutableRawPointer(buffer.baseAddress!))
+            buffer[10] = UInt8(ascii: " ")
+            return rfc3339Length - 1  // without the Z
+        }
     }
 
-    /// `YYYY-MM-DD` of the UTC day holding `milliseconds`.
-    static func dayText(milliseconds: Int64) -> String {
-        let (year, month, day) = civil(fromDays: floorDiv(milliseconds, 86_400_000))
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))"
+    /// `2026-03-01T08:00:00.000Z` (RFC 3339 in UTC, milliseconds, four-digit year).
+    public static func rfc3339(milliseconds: Int64) -> String {
+        String(unsafeUninitializedCapacity: rfc3339Length) { buffer in
+            writeRFC3339(milliseconds: milliseconds, to: UnsafeMutableRawPointer(buffer.baseAddress!))
+            return rfc3339Length
+        }
+    }
+
+    /// The length of ``writeRFC3339(milliseconds:to:)``'s text.
+    public static let rfc3339Length = 24
+
+    /// Writes the ``rfc3339(milliseconds:)`` text of `milliseconds` (``rfc3339Length`` bytes of
+    /// ASCII) at `pointer`. Years outside 0...9999 (outside ClickHouse's DateTime64 range) are
+    /// written modulo 10,000.
+    public static func writeRFC3339(milliseconds: Int64, to pointer: UnsafeMutableRawPointer) {
+        let days = floorDiv(milliseconds, 86_400_000)
+        let msOfDay = Int(milliseconds - days * 86_400_000)
+        let (year, month, day) = civil(fromDays: days)
+        @inline(__always) func put(_ value: Int, _ width: Int, _ at: Int) {
+            var value = value
+            for index in stride(from: at + width - 1, through: at, by: -1) {
+                pointer.storeBytes(of: UInt8(truncatingIfNeeded: 48 + value % 10), toByteOffset: index, as: UInt8.self)
+                value /= 10
+            }
+        }
+        @inline(__always) func mark(_ byte: UInt8, _ at: Int) { pointer.storeBytes(of: byte, toByteOffset: at, as: UInt8.self) }
+        put(Int(((year % 10_000) + 10_000) % 10_000), 4, 0)
+        mark(UInt8(ascii: "-"), 4)
+        put(Int(month), 2, 5)
+        mark(UInt8(ascii: "-"), 7)
+        put(Int(day), 2, 8)
+        mark(UInt8(ascii: "T"), 10)
+        put(msOfDay / 3_600_000, 2, 11)
+        mark(UInt8(ascii: ":"), 13)
+        put(msOfDay / 60_000 % 60, 2, 14)
+        mark(UInt8(ascii: ":"), 16)
+        put(msOfDay / 1000 % 60, 2, 17)
+        mark(UInt8(ascii: "."), 19)
+        put(msOfDay % 1000, 3, 20)
+        mark(UInt8(ascii: "Z"), 23)
+    }
+
+    /// Milliseconds since the Unix epoch of midnight UTC starting a calendar day.
+    public static func milliseconds(year: Int64, month: Int64, day: Int64) -> Int64 {
+        days(year: year, month: month, day: day) * 86_400_000
+    }
+
+    /// The number of days in `month` (1-12) of `year`.
+    public static func daysIn(month: Int64, year: Int64) -> Int64 {
+        switch month {
+        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
     }
 
     static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
@@ -234,10 +283,5 @@ enum ReportTime {
         let doy = (153 * mp + 2) / 5 + day - 1
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         return era * 146_097 + doe - 719_468
-    }
-
-    private static func pad(_ value: Int64, _ width: Int) -> String {
-        let text = String(value)
-        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
     }
 }

@@ -142,6 +142,8 @@ public struct ComplianceReportStatement: Sendable, Hashable {
         } else {
             source = "{table:Identifier}"
         }
+        self.source = source
+        self.filterConditions = conditions
         var sql: String
         switch mode {
         case .rows:
@@ -186,6 +188,61 @@ public struct ComplianceReportStatement: Sendable, Hashable {
             // Read-only for the request, but settings may still be given (readonly=2).
             "readonly": "2",
         ]
+    }
+
+    /// The `FROM` source (`{table:Identifier}` or `{database:Identifier}.{table:Identifier}`).
+    private let source: String
+    /// The `WHERE` conditions of the whole report, without a cursor.
+    private let filterConditions: [String]
+
+    /// Row mode: the SQL and parameters of one piece of the report (see
+    /// ``ComplianceReportExecutor``): the events with timestamps in `[from, to)`, strictly after
+    /// `after` in report order, at most `limit` of them. The statement's tenant, range and
+    /// filters stay; `from` and `to` lie within the report's range.
+    public func piece(from: Int64, to: Int64, after: ReportPosition?, limit: Int) -> (sql: String, parameters: [String: ClickHouseParameter]) {
+        let timeType = "DateTime64(3, 'UTC')"
+        var parameters = self.parameters
+        parameters["limit"] = nil
+        parameters["after_timestamp"] = nil
+        parameters["after_partition"] = nil
+        parameters["after_offset"] = nil
+        parameters["from"] = .raw(ReportTime.clickHouseText(milliseconds: max(from, query.fromMilliseconds)))
+        parameters["to"] = .raw(ReportTime.clickHouseText(milliseconds: min(to, query.toMilliseconds)))
+        parameters["piece_limit"] = .integer(max(1, limit))
+        var conditions = filterConditions
+        if let after {
+            conditions.append(
+                "(timestamp, kafka_partition, kafka_offset) > ({after_timestamp:\(timeType)}, {after_partition:Int32}, {after_offset:Int64})"
+            )
+            parameters["after_timestamp"] = .raw(ReportTime.clickHouseText(milliseconds: after.timestampMilliseconds))
+            parameters["after_partition"] = .integer(after.kafkaPartition)
+            parameters["after_offset"] = .integer(after.kafkaOffset)
+        }
+        let sql = """
+            SELECT \(Self.rowColumns.map(\.name).joined(separator: ", "))
+            FROM \(source)
+            WHERE \(conditions.joined(separator: "\n  AND "))
+            ORDER BY timestamp, kafka_partition, kafka_offset
+            LIMIT {piece_limit:UInt64}
+            FORMAT RowBinaryWithNamesAndTypes
+            """
+        return (sql, parameters)
+    }
+
+    /// Row mode: `EXPLAIN ESTIMATE` of the report's rest from `from` (its rows in a
+    /// `TabSeparated` answer: ClickHouse's count of the rows in the granules it would read,
+    /// from the primary index alone, without reading data).
+    public func estimate(from: Int64) -> (sql: String, parameters: [String: ClickHouseParameter]) {
+        var parameters = self.parameters
+        for name in ["limit", "after_timestamp", "after_partition", "after_offset"] { parameters[name] = nil }
+        parameters["from"] = .raw(ReportTime.clickHouseText(milliseconds: max(from, query.fromMilliseconds)))
+        let sql = """
+            EXPLAIN ESTIMATE SELECT kafka_offset
+            FROM \(source)
+            WHERE \(filterConditions.joined(separator: "\n  AND "))
+            FORMAT TabSeparated
+            """
+        return (sql, parameters)
     }
 
     /// The columns this statement returns, in order.

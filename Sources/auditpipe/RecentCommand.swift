@@ -43,7 +43,7 @@ struct RecentCommand: AsyncParsableCommand {
         request.tenantID = tenant ?? ""
         request.actorID = actor
         request.limit = limit
-        let metadata = try connection.callMetadata()
+        let metadata = connection.callMetadata()
         let response: Auditpipe_V1_RecentEventsResponse
         do {
             response = try await withGRPCClient(transport: try connection.transport()) { client in

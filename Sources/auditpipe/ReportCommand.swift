@@ -1,9 +1,12 @@
 import ArgumentParser
 import AuditPipeProto
+import AuditQuery
 import Foundation
+import Glibc
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import GRPCProtobuf
+import SwiftProtobuf
 
 /// `auditpipe report`: streams a compliance report from a running server.
 struct ReportCommand: AsyncParsableCommand {
@@ -105,23 +108,30 @@ struct ReportCommand: AsyncParsableCommand {
         if let limit { request.limit = limit }
         if let cursor { request.cursor = cursor }
 
-        let metadata = try connection.callMetadata()
+        let metadata = connection.callMetadata()
         let transport = try connection.transport()
         let format = self.format
         let showProgress = !noProgress
         let reportDimensions = dimensions
+        let connection = self.connection
         do {
             try await withGRPCClient(transport: transport) { client in
-                let service = Auditpipe_V1_AuditService.Client(wrapping: client)
-                try await service.complianceReport(request: ClientRequest(message: request, metadata: metadata)) { response in
+                // The chunks arrive as bytes: csv and ndjson are written straight from them.
+                try await client.serverStreaming(
+                    request: ClientRequest(message: request, metadata: metadata),
+                    descriptor: Auditpipe_V1_AuditService.Method.ComplianceReport.descriptor,
+                    serializer: ProtobufSerializer<Auditpipe_V1_ComplianceReportRequest>(),
+                    deserializer: MessageBytes(),
+                    options: .defaults
+                ) { response in
                     let output = ReportOutput(format: format, dimensions: reportDimensions)
                     let progress = Progress(enabled: showProgress)
                     var lastCursor: String? = nil
                     do {
                         for try await chunk in response.messages {
-                            output.write(chunk)
-                            if !chunk.nextCursor.isEmpty { lastCursor = chunk.nextCursor }
-                            progress.add(events: chunk.events.count + chunk.aggregates.count)
+                            let summary = try output.write(chunk: chunk)
+                            if !summary.nextCursor.isEmpty { lastCursor = summary.nextCursor }
+                            progress.add(events: summary.events + summary.aggregates)
                         }
                     } catch {
                         output.flush()
@@ -134,13 +144,13 @@ struct ReportCommand: AsyncParsableCommand {
                 }
             }
         } catch let interrupted as ReportInterrupted {
-            var message = ServerConnectionOptions.describe(interrupted.cause)
+            var message = connection.describe(interrupted.cause)
             if let cursor = interrupted.cursor {
                 message += "\nThe output ends after a complete event; resume with: --cursor \(cursor)"
             }
             throw CommandFailure(message: message)
         } catch let error as RPCError {
-            throw CommandFailure(message: ServerConnectionOptions.describe(error))
+            throw CommandFailure(message: connection.describe(error))
         }
     }
 
@@ -180,14 +190,17 @@ struct ServerConnectionOptions: ParsableArguments {
         }
     }
 
-    /// `authorization: Bearer <key>` from the environment, when set.
-    func callMetadata() throws -> Metadata {
+    /// The API key from the environment variable `--api-key-env` names, when it is set.
+    var apiKey: String? {
+        ProcessInfo.processInfo.environment[apiKeyEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// `authorization: Bearer <key>` when a key is set; empty otherwise (a server in development
+    /// mode, or a client certificate). A server that requires a key answers UNAUTHENTICATED,
+    /// which ``describe(_:)`` explains.
+    func callMetadata() -> Metadata {
         var metadata = Metadata()
-        if let key = ProcessInfo.processInfo.environment[apiKeyEnvironmentVariable], !key.isEmpty {
-            metadata.addString("Bearer \(key)", forKey: "authorization")
-        } else if clientCertificate == nil {
-            throw ValidationError("no API key: set \(apiKeyEnvironmentVariable) (or choose another variable with --api-key-env), or use --client-cert")
-        }
+        if let apiKey { metadata.addString("Bearer \(apiKey)", forKey: "authorization") }
         return metadata
     }
 
@@ -212,6 +225,20 @@ struct ServerConnectionOptions: ParsableArguments {
         return try HTTP2ClientTransport.Posix(target: .dns(host: host, port: port), transportSecurity: security)
     }
 
+    /// ``describe(_:)-swift.type.method``, saying for UNAUTHENTICATED which credentials were sent.
+    func describe(_ error: any Error) -> String {
+        guard let error = error as? RPCError, error.code == .unauthenticated else { return Self.describe(error) }
+        let advice: String
+        if apiKey != nil {
+            advice = "the server did not accept the API key in $\(apiKeyEnvironmentVariable): check that it is a current key with access to this tenant"
+        } else if clientCertificate != nil {
+            advice = "the server did not accept the client certificate, and no API key was sent: set \(apiKeyEnvironmentVariable) to an API key (or choose the variable with --api-key-env)"
+        } else {
+            advice = "the server requires credentials and none were sent: set \(apiKeyEnvironmentVariable) to an API key (or choose the variable with --api-key-env), or use --client-cert and --client-key"
+        }
+        return "\(advice) (server: \(error.code): \(error.message))"
+    }
+
     static func describe(_ error: any Error) -> String {
         if let error = error as? RPCError {
             let hint: String
@@ -234,8 +261,8 @@ enum ReportDate {
         let bytes = Array(text.utf8)
         if bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
            let year = Int64(text.prefix(4)), let month = Int64(text.dropFirst(5).prefix(2)), let day = Int64(text.suffix(2)),
-           (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day) {
-            return daysFromCivil(year: year, month: month, day: day) * 86_400_000
+           (1...12).contains(month), (1...ReportTime.daysIn(month: month, year: year)).contains(day) {
+            return ReportTime.milliseconds(year: year, month: month, day: day)
         }
         for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
             let formatter = ISO8601DateFormatter()
@@ -246,43 +273,36 @@ enum ReportDate {
         }
         throw ValidationError("\(option) '\(text)' is not a date: use YYYY-MM-DD (midnight UTC) or RFC 3339, e.g. 2026-03-01T08:00:00Z")
     }
+}
 
-    static func daysIn(month: Int64, year: Int64) -> Int64 {
-        switch month {
-        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: return 30
-        default: return 31
-        }
-    }
-
-    /// Howard Hinnant's `days_from_civil`.
-    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    /// `2026-03-01T08:00:00.000Z`.
-    static func rfc3339(milliseconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+/// A gRPC message as its bytes: the report's chunks are read without building messages.
+struct MessageBytes: MessageDeserializer {
+    func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
+        serializedMessageBytes.withUnsafeBytes { Array($0) }
     }
 }
 
 /// Writes events or aggregates to stdout as they arrive.
+///
+/// csv and ndjson events are written from the chunks' bytes by ``ReportExportWriter`` (no
+/// message or formatter per event); the table and aggregate rows are formatted from decoded
+/// messages (they are for people, or small).
 final class ReportOutput {
     let format: OutputFormat
     let dimensions: [String]
-    private var buffer = ""
+    private var export: ReportExportWriter?
+    private var buffer: [UInt8] = []
     private var headerWritten = false
 
     init(format: OutputFormat, dimensions: [String]) {
         self.format = format
         self.dimensions = dimensions
+        switch format {
+        case .csv where dimensions.isEmpty: export = ReportExportWriter(format: .csv)
+        case .ndjson where dimensions.isEmpty: export = ReportExportWriter(format: .ndjson)
+        default: export = nil
+        }
+        buffer.reserveCapacity(1 << 17)
     }
 
     static let eventColumns = ["timestamp", "event_type", "actor_id", "action", "resource", "event_id", "metadata"]
@@ -302,8 +322,23 @@ final class ReportOutput {
         }
     }
 
-    func write(_ chunk: Auditpipe_V1_ComplianceReportChunk) {
+    /// Writes the rows of one chunk (its protobuf bytes).
+    func write(chunk bytes: [UInt8]) throws -> ReportExportWriter.ChunkSummary {
         writeHeader()
+        var summary: ReportExportWriter.ChunkSummary
+        if export != nil {
+            summary = try export!.append(chunk: bytes, to: &buffer)
+            if summary.aggregates > 0 { write(try Auditpipe_V1_ComplianceReportChunk(serializedBytes: bytes)) }
+        } else {
+            let chunk = try Auditpipe_V1_ComplianceReportChunk(serializedBytes: bytes)
+            write(chunk)
+            summary = .init(events: chunk.events.count, aggregates: chunk.aggregates.count, nextCursor: chunk.nextCursor)
+        }
+        if buffer.count >= 1 << 16 { flush() }
+        return summary
+    }
+
+    func write(_ chunk: Auditpipe_V1_ComplianceReportChunk) {
         for stored in chunk.events { write(event: stored) }
         for aggregate in chunk.aggregates {
             var values: [String] = []
@@ -326,27 +361,15 @@ final class ReportOutput {
                 emit(Self.json(object))
             }
         }
-        flush()
     }
 
+    /// The table form of an event (csv and ndjson go through ``ReportExportWriter``).
     func write(event stored: Auditpipe_V1_StoredEvent) {
-        writeHeader()
         let event = stored.event
-        let time = ReportDate.rfc3339(milliseconds: event.timestampMs)
         let metadataText = event.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ";")
-        switch format {
-        case .ndjson:
-            emit(Self.json([
-                "timestamp": time, "tenant_id": event.tenantID, "event_type": event.eventType, "event_id": event.eventID,
-                "actor_id": event.actorID, "resource": event.resource, "action": event.action, "metadata": event.metadata,
-                "ingested_at": ReportDate.rfc3339(milliseconds: stored.ingestedAtMs), "schema_id": stored.schemaID,
-                "kafka_partition": stored.kafkaPartition, "kafka_offset": stored.kafkaOffset,
-            ]))
-        case .csv:
-            emit([time, event.eventType, event.actorID, event.action, event.resource, event.eventID, metadataText].map(Self.csvField).joined(separator: ","))
-        case .table:
-            emit(tableLine([time, event.eventType, event.actorID, event.action, event.resource, event.eventID, metadataText]))
-        }
+        emit(tableLine([
+            ReportTime.rfc3339(milliseconds: event.timestampMs), event.eventType, event.actorID, event.action, event.resource, event.eventID, metadataText,
+        ]))
     }
 
     func tableLine(_ values: [String]) -> String {
@@ -390,14 +413,23 @@ final class ReportOutput {
     }
 
     private func emit(_ line: String) {
-        buffer += line
-        buffer += "\n"
-        if buffer.utf8.count > 1 << 16 { flush() }
+        buffer.append(contentsOf: line.utf8)
+        buffer.append(UInt8(ascii: "\n"))
+        if buffer.count >= 1 << 16 { flush() }
     }
 
+    /// Writes what is buffered to stdout.
     func flush() {
-        guard !buffer.isEmpty else { return }
-        FileHandle.standardOutput.write(Data(buffer.utf8))
+        var written = 0
+        while written < buffer.count {
+            let result = buffer[written...].withUnsafeBytes { Glibc.write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+            if result < 0 {
+                if errno == EINTR { continue }
+                FileHandle.standardError.write(Data("cannot write the report to stdout: \(String(cString: strerror(errno)))\n".utf8))
+                exit(1)
+            }
+            written += result
+        }
         buffer.removeAll(keepingCapacity: true)
     }
 }

@@ -98,7 +98,7 @@ struct ReportQueriesTests {
             let executor = ComplianceReportExecutor(client: client, table: AuditEventsTable(), cursors: ReportCursorCodec())
             let statement = try executor.statement(for: query)
             var ours: [String] = []
-            for try await chunk in executor.run(statement) { ours += chunk.events.map(\.event.eventID) }
+            try await executor.run(statement) { ours += try $0.decoded().events.map(\.event.eventID) }
             let response = try await client.query(try ReportPeerSQL.withoutPruning(statement.sql), parameters: statement.parameters, settings: statement.settings)
             var peer: [String] = []
             for try await row in response.body.rows() { peer.append(row["event_id"]?.stringValue ?? "") }

@@ -182,8 +182,8 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
             throw RPCError(code: .unavailable, message: "ComplianceReport needs ClickHouse: start the server with AUDITPIPE_CLICKHOUSE_URL")
         }
         let statement = try reports.statement(for: ComplianceReportQuery(request, tenantID: tenant))
-        for try await chunk in reports.run(statement) {
-            try await response.write(chunk)
+        try await reports.run(statement) { chunk in
+            try await response.write(chunk.message)
         }
     }
 
