@@ -39,10 +39,19 @@ public struct RecentEventsConfiguration: Sendable, Hashable {
     }
 }
 
-/// The newest events of each (tenant, actor) in Redis: one sorted set of event ids scored by
-/// event time (ms) and one hash from event id to the stored event, updated atomically by a Lua
-/// script (add if absent, trim to the newest ``RecentEventsConfiguration/keep``, refresh the
-/// idle TTL). Writing the same event twice changes nothing, so replays are idempotent.
+/// The newest events of each (tenant, actor) in Redis: one sorted set per (tenant, actor) whose
+/// members are the events' ``StoredEventProtobuf`` bytes (the protobuf `auditpipe.v1.StoredEvent`
+/// that RecentEvents answers with), scored by event time in milliseconds.
+///
+/// A batch is written with plain commands in one pipeline (one round trip): per (tenant, actor),
+/// one `ZADD` of all its events, one `ZREMRANGEBYRANK` keeping the newest
+/// ``RecentEventsConfiguration/keep``, one `PEXPIRE` refreshing the idle TTL. The same event always
+/// gives the same member and score, so a replay changes nothing. A read is one `ZRANGE`: the
+/// members are already the response's bytes.
+///
+/// Keys written before this layout (a sorted set of event ids and a hash of JSON, see
+/// ``StoredEventJSON``) are moved into the new set the first time their user is read (read
+/// repair), then deleted; until then they expire by their own idle TTL.
 public struct RecentEventsStore: Sendable {
     /// The Redis client.
     public let redis: RedisClient
@@ -56,69 +65,121 @@ public struct RecentEventsStore: Sendable {
         self.configuration = configuration
     }
 
-    /// The newest `limit` (at most ``RecentEventsConfiguration/keep``) events of an actor,
-    /// oldest first.
-    public func recent(tenant: String, actor: String, limit: Int) async throws -> [AuditEvent] {
+    /// The newest `limit` (at most ``RecentEventsConfiguration/keep``) events of an actor, oldest
+    /// first, each the protobuf encoding of `auditpipe.v1.StoredEvent` (see ``StoredEventProtobuf``).
+    /// One round trip, unless the actor still has events in the layout before this one.
+    ///
+    /// - Throws: ``RedisError`` when Redis fails.
+    public func recentStoredEvents(tenant: String, actor: String, limit: Int) async throws -> [[UInt8]] {
         let limit = min(max(limit, 0), configuration.keep)
         guard limit > 0 else { return [] }
         let keys = RecentEventKeys(prefix: configuration.keyPrefix, tenant: tenant, actor: actor)
-        let reply: RedisReply
         do {
-            reply = try await redis.send(["EVAL", RedisArgument(Self.readScript), 2, RedisArgument(keys.ids), RedisArgument(keys.events), RedisArgument(limit)]).checked()
+            let replies = try await redis.pipeline([
+                ["ZRANGE", RedisArgument(keys.stored), RedisArgument(-limit), -1],
+                ["EXISTS", RedisArgument(keys.ids), RedisArgument(keys.events)],
+            ])
+            var members = try Self.members(try replies[0].checked())
+            if try replies[1].checked().int ?? 0 > 0 {
+                try await repairLegacyKeys(keys)
+                members = try Self.members(try await redis.send(["ZRANGE", RedisArgument(keys.stored), RedisArgument(-limit), -1]).checked())
+            }
+            return StoredEventProtobuf.withoutRepeatedIDs(members)
         } catch {
             SinkMetrics.redisReadErrors.increment()
             throw error
         }
-        return (reply.array ?? []).compactMap { $0.bytes.flatMap(StoredEvent.decode) }
     }
 
-    /// Writes events (in one pipeline). Throws ``RedisError`` when Redis fails.
-    func write(_ events: [AuditEvent]) async throws {
-        guard !events.isEmpty else { return }
-        let ttl = configuration.idleTTL.components.seconds * 1000
-        let commands: [[RedisArgument]] = events.map { event in
-            let keys = RecentEventKeys(prefix: configuration.keyPrefix, tenant: event.tenantID, actor: event.actorID)
-            return [
-                "EVAL", RedisArgument(Self.writeScript), 2, RedisArgument(keys.ids), RedisArgument(keys.events),
-                RedisArgument(event.timestampMilliseconds), RedisArgument(event.eventID), RedisArgument(bytes: StoredEvent.encode(event)),
-                RedisArgument(configuration.keep), RedisArgument(ttl),
-            ]
+    /// ``recentStoredEvents(tenant:actor:limit:)`` decoded.
+    public func recent(tenant: String, actor: String, limit: Int) async throws -> [AuditEvent] {
+        try await recentStoredEvents(tenant: tenant, actor: actor, limit: limit).compactMap(StoredEventProtobuf.decode)
+    }
+
+    private static func members(_ reply: RedisReply) throws(RedisError) -> [[UInt8]] {
+        guard case .array(let elements) = reply else {
+            throw RedisError(kind: .protocol, message: "ZRANGE answered \(reply) instead of an array")
         }
+        return elements.compactMap(\.bytes)
+    }
+
+    /// Moves an actor's events from the layout before this one (ids in a sorted set, JSON in a
+    /// hash) into the sorted set of protobuf members, then deletes the old keys. Idempotent, and
+    /// safe next to the sink's writes: both add and trim to the newest ``RecentEventsConfiguration/keep``.
+    private func repairLegacyKeys(_ keys: RecentEventKeys) async throws {
+        let stored = try await redis.send(["HVALS", RedisArgument(keys.events)]).checked()
+        let decoder = JSONDecoder()
+        let events = (stored.array ?? []).compactMap { $0.bytes.flatMap { StoredEventJSON.decode($0, decoder: decoder) } }
+        var commands = Self.commands(key: keys.stored, events: events, configuration: configuration)
+        commands.append(["DEL", RedisArgument(keys.ids), RedisArgument(keys.events)])
         for reply in try await redis.pipeline(commands) { _ = try reply.checked() }
     }
 
-    static let writeScript = """
-        if redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2]) == 1 then
-          redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-        end
-        local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
-        if excess > 0 then
-          local old = redis.call('ZRANGE', KEYS[1], 0, excess - 1)
-          redis.call('ZREMRANGEBYRANK', KEYS[1], 0, excess - 1)
-          redis.call('HDEL', KEYS[2], unpack(old))
-        end
-        redis.call('PEXPIRE', KEYS[1], ARGV[5])
-        redis.call('PEXPIRE', KEYS[2], ARGV[5])
-        return 1
-        """
+    /// Writes events in one pipeline: per (tenant, actor), `ZADD` of all its events,
+    /// `ZREMRANGEBYRANK` to the newest ``RecentEventsConfiguration/keep``, `PEXPIRE`.
+    ///
+    /// - Throws: ``RedisError`` when Redis fails.
+    func write(_ events: [AuditEvent]) async throws {
+        let commands = Self.writeCommands(events, configuration: configuration)
+        guard !commands.isEmpty else { return }
+        for reply in try await redis.pipeline(commands) { _ = try reply.checked() }
+    }
 
-    static let readScript = """
-        local ids = redis.call('ZRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
-        if #ids == 0 then return {} end
-        return redis.call('HMGET', KEYS[2], unpack(ids))
-        """
+    /// The commands ``write(_:)`` sends for `events`, grouped by (tenant, actor) in order of first
+    /// appearance.
+    static func writeCommands(_ events: [AuditEvent], configuration: RecentEventsConfiguration) -> [[RedisArgument]] {
+        var order: [RecentEventKeys] = []
+        var byActor: [RecentEventKeys: [AuditEvent]] = [:]
+        for event in events {
+            let keys = RecentEventKeys(prefix: configuration.keyPrefix, tenant: event.tenantID, actor: event.actorID)
+            if byActor[keys] == nil { order.append(keys) }
+            byActor[keys, default: []].append(event)
+        }
+        var commands: [[RedisArgument]] = []
+        commands.reserveCapacity(order.count * 3)
+        for keys in order { commands += Self.commands(key: keys.stored, events: byActor[keys]!, configuration: configuration) }
+        return commands
+    }
+
+    /// `ZADD`, `ZREMRANGEBYRANK` and `PEXPIRE` of one actor's events; none when there are none.
+    /// More than `keep` events are cut to the newest `keep` first (the set keeps no more anyway).
+    static func commands(key: String, events: [AuditEvent], configuration: RecentEventsConfiguration) -> [[RedisArgument]] {
+        guard !events.isEmpty else { return [] }
+        var members = events.map { (score: $0.timestampMilliseconds, member: StoredEventProtobuf.encode($0)) }
+        if members.count > configuration.keep {
+            // Redis' order: by score, then by member bytes.
+            members.sort { $0.score != $1.score ? $0.score < $1.score : $0.member.lexicographicallyPrecedes($1.member) }
+            var unique: [(score: Int64, member: [UInt8])] = []
+            for entry in members where unique.last.map({ $0.score != entry.score || $0.member != entry.member }) ?? true { unique.append(entry) }
+            members = Array(unique.suffix(configuration.keep))
+        }
+        let key = RedisArgument(key)
+        var zadd: [RedisArgument] = ["ZADD", key]
+        zadd.reserveCapacity(2 + members.count * 2)
+        for entry in members {
+            zadd.append(RedisArgument(entry.score))
+            zadd.append(RedisArgument(bytes: entry.member))
+        }
+        let ttl = configuration.idleTTL.components.seconds * 1000
+        return [zadd, ["ZREMRANGEBYRANK", key, 0, RedisArgument(-(configuration.keep + 1))], ["PEXPIRE", key, RedisArgument(ttl)]]
+    }
 }
 
-/// The two keys of one (tenant, actor). Both carry the same `{...}` hash tag, so they live in
-/// one Redis Cluster slot (a script may only touch keys of one slot). `%`, `:`, `{` and `}` in
-/// the ids are percent-encoded so distinct pairs never share keys.
+/// The keys of one (tenant, actor). All carry the same `{...}` hash tag, so they live in one
+/// Redis Cluster slot. `%`, `:`, `{` and `}` in the ids are percent-encoded so distinct pairs
+/// never share keys.
 struct RecentEventKeys: Hashable {
+    /// The sorted set of ``StoredEventProtobuf`` members (the current layout).
+    var stored: String
+    /// The layout before: a sorted set of event ids ...
     var ids: String
+    /// ... and a hash from event id to ``StoredEventJSON``.
     var events: String
 
     init(prefix: String, tenant: String, actor: String) {
         ids = "\(prefix){\(Self.escape(tenant)):\(Self.escape(actor))}"
         events = ids + ":events"
+        stored = ids + ":pb"
     }
 
     static func escape(_ text: String) -> String {
@@ -136,9 +197,9 @@ struct RecentEventKeys: Hashable {
     }
 }
 
-/// The stored form of an event: JSON with sorted keys, so the same event always gives the same
-/// bytes.
-struct StoredEvent: Codable, Hashable {
+/// The stored form of the layout before ``StoredEventProtobuf``: JSON with sorted keys. Only read
+/// now, to move an actor's old keys into the current layout.
+struct StoredEventJSON: Codable, Hashable {
     var event_id: String
     var tenant_id: String
     var actor_id: String
@@ -148,9 +209,8 @@ struct StoredEvent: Codable, Hashable {
     var timestamp_ms: Int64
     var metadata: [String: String]
 
-    /// The JSON object with sorted keys (metadata's too), so the same event always gives the
-    /// same bytes. Written by hand: Foundation's JSONEncoder was 3-5% of the server's CPU under
-    /// ingest load. ``decode(_:)`` reads it with JSONDecoder.
+    /// The JSON object with sorted keys (metadata's too), as the layout before wrote it (kept for
+    /// tests of the migration).
     static func encode(_ event: AuditEvent) -> [UInt8] {
         var json = "{\"action\":"
         json.reserveCapacity(256)
@@ -176,8 +236,8 @@ struct StoredEvent: Codable, Hashable {
         return Array(json.utf8)
     }
 
-    static func decode(_ bytes: [UInt8]) -> AuditEvent? {
-        guard let s = try? JSONDecoder().decode(StoredEvent.self, from: Data(bytes)) else { return nil }
+    static func decode(_ bytes: [UInt8], decoder: JSONDecoder = JSONDecoder()) -> AuditEvent? {
+        guard let s = try? decoder.decode(StoredEventJSON.self, from: Data(bytes)) else { return nil }
         return AuditEvent(
             eventID: s.event_id, tenantID: s.tenant_id, actorID: s.actor_id, eventType: s.event_type,
             resource: s.resource, action: s.action, timestampMilliseconds: s.timestamp_ms, metadata: s.metadata

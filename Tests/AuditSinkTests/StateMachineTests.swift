@@ -256,17 +256,17 @@ struct DeduplicationTests {
 
     @Test func storedEventEncodingIsDeterministicAndRoundTrips() {
         let event = AuditEvent(eventID: "e", tenantID: "t", actorID: "a", eventType: "x", resource: "r", action: "y", timestampMilliseconds: 7, metadata: ["z": "1", "a": "2", "m": "/"])
-        let bytes = StoredEvent.encode(event)
-        #expect(bytes == StoredEvent.encode(event))
+        let bytes = StoredEventJSON.encode(event)
+        #expect(bytes == StoredEventJSON.encode(event))
         #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("{\"action\":\"y\",\"actor_id\":\"a\""))
-        #expect(StoredEvent.decode(bytes) == event)
+        #expect(StoredEventJSON.decode(bytes) == event)
         // Whatever the text, JSONDecoder reads back the same event.
         let hostile = AuditEvent(
             eventID: "\"quoted\"", tenantID: "back\\slash", actorID: "tab\tnew\nline\r\u{0}\u{1F}", eventType: "é漢😀",
             resource: "\u{7F}\u{2028}", action: "", timestampMilliseconds: -62_135_596_800_000,
             metadata: ["": "", "k\"": "v\\", "\u{8}\u{C}": "/"]
         )
-        #expect(StoredEvent.decode(StoredEvent.encode(hostile)) == hostile)
+        #expect(StoredEventJSON.decode(StoredEventJSON.encode(hostile)) == hostile)
     }
 
     @Test func tableRejectsTimestampsOutsideDateTime64() {

@@ -168,8 +168,7 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         guard let recent else {
             throw RPCError(code: .unavailable, message: "RecentEvents needs Redis: start the server with AUDITPIPE_REDIS_URL")
         }
-        let events = try await recent.recent(tenant: tenant, actor: request.actorID, limit: request.limit == 0 ? 100 : Int(request.limit))
-        return .with { $0.events = events }
+        return try await recent.recent(tenant: tenant, actor: request.actorID, limit: request.limit == 0 ? 100 : Int(request.limit))
     }
 
     func complianceReport(

@@ -1,7 +1,67 @@
 import AuditPipeProto
+import AuditSink
+import GRPCCore
+import RedisClient
+import SwiftProtobuf
 
 /// Where RecentEvents reads a user's newest events (Redis, written by the recent-events sink).
 protocol RecentEventsReader: Sendable {
     /// Up to `limit` newest events of one user of one tenant, oldest first; empty when unknown.
-    func recent(tenant: String, actor: String, limit: Int) async throws -> [Auditpipe_V1_StoredEvent]
+    ///
+    /// - Throws: `RPCError`: UNAVAILABLE or DEADLINE_EXCEEDED when the store fails.
+    func recent(tenant: String, actor: String, limit: Int) async throws -> Auditpipe_V1_RecentEventsResponse
+}
+
+/// RecentEvents from what the recent-events sink keeps in Redis. The stored members are already
+/// `StoredEvent` protobuf bytes, so the response is their concatenation, each behind the
+/// `events` field's tag and length, read once by SwiftProtobuf (no JSON, no per-event decoder).
+struct RedisRecentEvents: RecentEventsReader {
+    let store: RecentEventsStore
+
+    func recent(tenant: String, actor: String, limit: Int) async throws -> Auditpipe_V1_RecentEventsResponse {
+        let members: [[UInt8]]
+        do {
+            members = try await store.recentStoredEvents(tenant: tenant, actor: actor, limit: limit)
+        } catch let error as RedisError {
+            throw RPCError(recentEventsStoreFailure: error)
+        }
+        return try Self.response(members)
+    }
+
+    /// `RecentEventsResponse` from `StoredEvent` bytes, oldest first.
+    static func response(_ members: [[UInt8]]) throws -> Auditpipe_V1_RecentEventsResponse {
+        guard !members.isEmpty else { return Auditpipe_V1_RecentEventsResponse() }
+        var wire: [UInt8] = []
+        wire.reserveCapacity(members.reduce(0) { $0 + $1.count + 6 })
+        for member in members {
+            wire.append(0x0A)  // RecentEventsResponse.events
+            StoredEventProtobuf.appendVarint(UInt64(member.count), to: &wire)
+            wire.append(contentsOf: member)
+        }
+        do {
+            return try Auditpipe_V1_RecentEventsResponse(serializedBytes: wire)
+        } catch {
+            throw RPCError(code: .internalError, message: "RecentEvents: a stored event in Redis is not a valid StoredEvent (\(error)); the recent-events cache needs a rebuild")
+        }
+    }
+}
+
+extension RPCError {
+    /// RecentEvents' answer when Redis fails: DEADLINE_EXCEEDED when Redis did not answer in time,
+    /// UNAVAILABLE when it cannot be reached or refuses for now, INTERNAL for a reply that shows a
+    /// bug or a foreign value under our keys. Never UNKNOWN.
+    init(recentEventsStoreFailure error: RedisError) {
+        switch error.kind {
+        case .timeout:
+            self.init(code: .deadlineExceeded, message: "RecentEvents: Redis did not answer in time (\(error.message)); retry later")
+        case .connection, .closed, .authentication, .configuration:
+            self.init(code: .unavailable, message: "RecentEvents: Redis is unavailable (\(error.message)); retry later")
+        default:
+            if error.isRetriable {
+                self.init(code: .unavailable, message: "RecentEvents: Redis is unavailable (\(error.message)); retry later")
+            } else {
+                self.init(code: .internalError, message: "RecentEvents: Redis answered with an error: \(error.message)")
+            }
+        }
+    }
 }

@@ -22,17 +22,6 @@ struct RegistryWriterSchemas: WriterSchemaLookup {
     }
 }
 
-/// RecentEvents reads what the recent-events sink keeps in Redis.
-struct RedisRecentEvents: RecentEventsReader {
-    let store: RecentEventsStore
-
-    func recent(tenant: String, actor: String, limit: Int) async throws -> [Auditpipe_V1_StoredEvent] {
-        try await store.recent(tenant: tenant, actor: actor, limit: limit).map { event in
-            .with { $0.event = Auditpipe_V1_AuditEvent(event) }
-        }
-    }
-}
-
 /// Prepares ClickHouse (database and migrations), retrying with backoff while it is
 /// unreachable, then runs the services that write to it. Ingest does not wait for this: events
 /// stay durable in Kafka and are written once ClickHouse is back.

@@ -1,0 +1,67 @@
+import AuditEvents
+@testable import AuditServer
+import AuditPipeProto
+import AuditSink
+import GRPCCore
+import RedisClient
+import SwiftProtobuf
+import Testing
+
+@Suite("RecentEvents' response from stored bytes, and its errors")
+struct RecentEventsReaderTests {
+    static let events = [
+        AuditEvent(eventID: "e1", tenantID: "t", actorID: "a", eventType: "auth", resource: "session", action: "login", timestampMilliseconds: 1_770_000_000_000, metadata: ["ip": "10.0.0.1", "agent": "curl/8", "é": "漢😀"]),
+        AuditEvent(eventID: "e2", tenantID: "t", actorID: "a", eventType: "data_change", resource: String(repeating: "r", count: 400), action: "update", timestampMilliseconds: -5),
+        AuditEvent(eventID: "", tenantID: "t", actorID: "a", eventType: "x", resource: "", action: "y", timestampMilliseconds: 0, metadata: ["k": ""]),
+    ]
+
+    static func proto(_ event: AuditEvent) -> Auditpipe_V1_StoredEvent {
+        .with {
+            $0.event = .with {
+                $0.eventID = event.eventID
+                $0.tenantID = event.tenantID
+                $0.actorID = event.actorID
+                $0.eventType = event.eventType
+                $0.resource = event.resource
+                $0.action = event.action
+                $0.timestampMs = event.timestampMilliseconds
+                $0.metadata = event.metadata
+            }
+        }
+    }
+
+    /// SwiftProtobuf, an independent implementation, reads the hand-written bytes as the same
+    /// message, and writes the same bytes (deterministic map order).
+    @Test func storedBytesAreSwiftProtobufsBytes() throws {
+        var options = BinaryEncodingOptions()
+        options.useDeterministicOrdering = true
+        for event in Self.events {
+            let bytes = StoredEventProtobuf.encode(event)
+            #expect(try Auditpipe_V1_StoredEvent(serializedBytes: bytes) == Self.proto(event))
+            let theirs: [UInt8] = try Self.proto(event).serializedBytes(options: options)
+            #expect(StoredEventProtobuf.decode(theirs) == event)
+            if event.metadata.values.allSatisfy({ !$0.isEmpty }) { #expect(bytes == theirs) }
+        }
+    }
+
+    @Test func responseIsTheMembersInOrder() throws {
+        let response = try RedisRecentEvents.response(Self.events.map(StoredEventProtobuf.encode))
+        #expect(response.events == Self.events.map(Self.proto))
+        #expect(try RedisRecentEvents.response([]) == Auditpipe_V1_RecentEventsResponse())
+        #expect(throws: RPCError.self) { try RedisRecentEvents.response([[0x0A, 0x05, 0x01]]) }
+    }
+
+    @Test func redisFailuresAreUnavailableOrDeadlineExceeded() {
+        func code(_ kind: RedisError.Kind, _ message: String = "x") -> RPCError.Code {
+            RPCError(recentEventsStoreFailure: RedisError(kind: kind, message: message)).code
+        }
+        #expect(code(.timeout) == .deadlineExceeded)
+        #expect(code(.connection) == .unavailable)
+        #expect(code(.closed) == .unavailable)
+        #expect(code(.authentication) == .unavailable)
+        #expect(code(.server, "LOADING Redis is loading the dataset in memory") == .unavailable)
+        #expect(code(.server, "WRONGTYPE Operation against a key holding the wrong kind of value") == .internalError)
+        let error = RPCError(recentEventsStoreFailure: RedisError(kind: .connection, message: "connection refused"))
+        #expect(error.message.contains("Redis is unavailable"))
+    }
+}
