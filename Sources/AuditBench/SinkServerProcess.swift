@@ -214,6 +214,9 @@ package final class BenchServerProcess: Sendable {
         throw BenchSetupError("auditpipe serve on \(httpAddress) was not ready after \(timeout) (\(last)); see \(logPath)")
     }
 
+    /// The child's process id (to read its CPU time from /proc).
+    package var processIdentifier: Int32 { child.process.processIdentifier }
+
     /// SIGTERM (graceful drain), then SIGKILL after 20 s; returns once the process has exited.
     package func stop() async {
         let pid = child.process.processIdentifier

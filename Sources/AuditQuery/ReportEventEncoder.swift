@@ -288,8 +288,9 @@ struct ReportEventEncoder {
     }
 
     private static func isValidUTF8(_ input: UnsafeRawBufferPointer, _ row: Row, _ metadata: [Slice]) -> Bool {
+        let base = input.baseAddress!
         @inline(__always) func valid(_ slice: Slice) -> Bool {
-            ProtobufWire.isValidUTF8(UnsafeRawBufferPointer(rebasing: input[slice.start..<(slice.start + slice.count)]))
+            ProtobufWire.isValidUTF8(base + slice.start, slice.count)
         }
         guard valid(row.tenant), valid(row.eventType), valid(row.eventID), valid(row.actor), valid(row.resource), valid(row.action) else {
             return false
@@ -382,15 +383,22 @@ enum ProtobufWire {
     }
 
     /// True for valid UTF-8 (ASCII checked eight bytes at a time).
-    static func isValidUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    @inline(__always) static func isValidUTF8(_ base: UnsafeRawPointer, _ count: Int) -> Bool {
         var index = 0
-        while index + 8 <= bytes.count {
-            if bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { break }
+        var high: UInt64 = 0
+        while index + 8 <= count {
+            high |= base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
             index += 8
         }
-        while index < bytes.count, bytes[index] < 0x80 { index += 1 }
-        if index == bytes.count { return true }
-        var iterator = UnsafeRawBufferPointer(rebasing: bytes[index...]).makeIterator()
+        while index < count {
+            high |= UInt64(base.load(fromByteOffset: index, as: UInt8.self))
+            index += 1
+        }
+        return high & 0x8080_8080_8080_8080 == 0 || isValidNonASCII(UnsafeRawBufferPointer(start: base, count: count))
+    }
+
+    private static func isValidNonASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var iterator = bytes.makeIterator()
         var decoder = UTF8()
         while true {
             switch decoder.decode(&iterator) {

@@ -183,7 +183,7 @@ public struct ReportExportWriter {
     private static func appendTime(_ milliseconds: Int64, to output: inout [UInt8]) {
         withUnsafeTemporaryAllocation(byteCount: ReportTime.rfc3339Length, alignment: 1) { buffer in
             ReportTime.writeRFC3339(milliseconds: milliseconds, to: buffer.baseAddress!)
-            output.append(contentsOf: UnsafeRawBufferPointer(buffer))
+            output.appendBytes(UnsafeRawBufferPointer(buffer))
         }
     }
 
@@ -210,7 +210,7 @@ public struct ReportExportWriter {
             appendQuotedBody(bytes, to: &output)
             output.append(UInt8(ascii: "\""))
         } else {
-            output.append(contentsOf: bytes)
+            output.appendBytes(bytes)
         }
     }
 
@@ -237,9 +237,9 @@ public struct ReportExportWriter {
                 output.append(UInt8(ascii: "="))
                 Self.appendQuotedBody(entry.value, to: &output)
             } else {
-                output.append(contentsOf: entry.key)
+                output.appendBytes(entry.key)
                 output.append(UInt8(ascii: "="))
-                output.append(contentsOf: entry.value)
+                output.appendBytes(entry.value)
             }
         }
         if quoted { output.append(UInt8(ascii: "\"")) }
@@ -254,7 +254,7 @@ public struct ReportExportWriter {
         output.append(UInt8(ascii: "\""))
         var clean = 0
         for (index, byte) in bytes.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-            output.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[clean..<index]))
+            output.appendBytes(UnsafeRawBufferPointer(rebasing: bytes[clean..<index]))
             clean = index + 1
             output.append(UInt8(ascii: "\\"))
             switch byte {
@@ -268,12 +268,12 @@ public struct ReportExportWriter {
                 output.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
             }
         }
-        output.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[clean...]))
+        output.appendBytes(UnsafeRawBufferPointer(rebasing: bytes[clean...]))
         output.append(UInt8(ascii: "\""))
     }
 
     private static func appendKey(_ key: StaticString, to output: inout [UInt8]) {
-        output.append(contentsOf: UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+        output.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
     }
 
     private static func appendInteger<I: BinaryInteger>(_ value: I, to output: inout [UInt8]) {
@@ -341,7 +341,7 @@ private struct WireReader {
 
     init(_ input: UnsafeRawBufferPointer) { self.input = input }
 
-    mutating func varint() throws(ReportExportError) -> UInt64 {
+    @inline(__always) mutating func varint() throws(ReportExportError) -> UInt64 {
         var value: UInt64 = 0
         var shift: UInt64 = 0
         while offset < input.count {
@@ -356,13 +356,13 @@ private struct WireReader {
     }
 
     /// The next field number and wire type; nil at the end.
-    mutating func tag() throws(ReportExportError) -> (Int, UInt64)? {
+    @inline(__always) mutating func tag() throws(ReportExportError) -> (Int, UInt64)? {
         guard offset < input.count else { return nil }
         let tag = try varint()
         return (Int(truncatingIfNeeded: tag >> 3), tag & 7)
     }
 
-    mutating func bytes() throws(ReportExportError) -> UnsafeRawBufferPointer {
+    @inline(__always) mutating func bytes() throws(ReportExportError) -> UnsafeRawBufferPointer {
         let length = try varint()
         guard length <= UInt64(input.count - offset) else { throw ReportExportError(description: "a field runs past the end of a report chunk") }
         defer { offset += Int(length) }
@@ -379,5 +379,13 @@ private struct WireReader {
         case 2: _ = try bytes()
         default: throw ReportExportError(description: "wire type \(wireType) in a report chunk")
         }
+    }
+}
+
+extension [UInt8] {
+    /// Appends raw bytes with one copy (`append(contentsOf:)` of a raw buffer goes byte by byte).
+    @inline(__always) fileprivate mutating func appendBytes(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+        append(contentsOf: UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self), count: bytes.count))
     }
 }

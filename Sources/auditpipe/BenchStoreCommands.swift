@@ -134,40 +134,84 @@ struct BenchSink: AsyncParsableCommand {
 struct BenchReport: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "The March compliance report on generated events, against the same question without the pruning key (full scan).",
+        abstract: "Compliance reports: the March report against a full scan (pruning), and a year-long export against ClickHouse's own CSV export.",
         discussion: """
-            Generates --rows events over 12 months of 2025 and 100 tenants inside ClickHouse \
-            (INSERT ... SELECT FROM numbers, deterministic columns, at most 10M rows per insert) \
-            into database auditpipe_bench_report_<rows>, table created by the sink's migrations; \
-            an existing table with exactly --rows rows is reused. Then asks "all auth events of \
-            tenant-042 in March" through the ComplianceReportExecutor (row mode, streamed to the \
-            end) and the same SQL with identity() around tenant_id, event_type and timestamp, \
-            alternately, --repeats times each after a warm-up. Figures: p50 latency, and rows read \
-            (system.query_log) per row returned (target <= 2). The generated database is kept \
-            for the next run; drop it with DROP DATABASE auditpipe_bench_report_<rows>.
+            Pruning: generates --rows events over 12 months of 2025 and 100 tenants inside \
+            ClickHouse (INSERT ... SELECT FROM numbers, deterministic columns, at most 10M rows per \
+            insert) into database auditpipe_bench_report_<rows>, table created by the sink's \
+            migrations; an existing table with exactly --rows rows is reused. Then asks "all auth \
+            events of tenant-042 in March" through the ComplianceReportExecutor (row mode, streamed \
+            to the end) and the same SQL with identity() around tenant_id, event_type and \
+            timestamp, alternately, --repeats times each after a warm-up. Figures: p50 latency, and \
+            rows read (system.query_log) per row returned (target <= 2).
+
+            Export: --export-rows events of tenant "big" spread evenly over 2026 (database \
+            auditpipe_bench_export_<rows>, kept for the next run), served by a spawned \
+            `auditpipe serve` (development mode) on --grpc-addr. The year-long row-mode report is \
+            read (1) by `auditpipe report --format csv` to /dev/null (report_export_rows_per_s, \
+            target >= 0.5x the peer) and (2) by a plain gRPC client in this process \
+            (report_stream_rows_per_s, target >= 0.7x); the peer is ClickHouse's CSV export of the \
+            same SELECT over HTTP, in the same run. CPU per row of the CLI and of the server \
+            (utime + stime) is reported next to ClickHouse's for its export (from its pid file, \
+            else system.query_log). Median of --repeats runs after a warm-up.
+
+            The generated databases are kept; drop them with DROP DATABASE.
             """
     )
 
     @OptionGroup var options: BenchStoreOptions
 
-    @Option(help: "Events in the data set. Default 50000000 (1000000 with --quick).")
+    @Option(help: "Events in the pruning data set. Default 50000000 (1000000 with --quick).")
     var rows: Int?
 
-    @Option(help: "Measured runs of each side. Default 5 (3 with --quick).")
+    @Option(name: .customLong("export-rows"), help: "Events of the exported tenant. Default 2000000 (200000 with --quick).")
+    var exportRows: Int?
+
+    @Option(help: "Measured runs of each side. Default 5 (3 with --quick) for pruning, 3 (1 with --quick) for export.")
     var repeats: Int?
+
+    @Option(name: .customLong("grpc-addr"), help: "Where the spawned server listens for gRPC (export figures).")
+    var grpcAddress = "127.0.0.1:31063"
+
+    @Option(name: .customLong("http-addr"), help: "Where the spawned server serves /readyz.")
+    var httpAddress = "127.0.0.1:8193"
+
+    @Option(name: .customLong("clickhouse-pid-file"), help: "ClickHouse's pid file, to read its CPU time. [default: $AUDITPIPE_STATE_DIR/run/clickhouse.pid or .dev/run/clickhouse.pid]")
+    var clickHousePIDFile: String?
+
+    @Flag(name: .customLong("skip-pruning"), help: "Only the export figures.")
+    var skipPruning = false
+
+    @Flag(name: .customLong("skip-export"), help: "Only the pruning figures.")
+    var skipExport = false
 
     func validate() throws {
         if let rows, rows < 12_000 { throw ValidationError("--rows must be at least 12000") }
+        if let exportRows, exportRows < 1_000 { throw ValidationError("--export-rows must be at least 1000") }
         if let repeats, repeats < 1 { throw ValidationError("--repeats must be positive") }
     }
 
     func run() async throws {
         let logger = try options.logger()
-        let environment = try options.environment(needsKafka: false)
-        var benchmark = ReportBenchmark(logger: logger)
-        benchmark.rows = rows ?? (options.quick ? 1_000_000 : 50_000_000)
-        benchmark.repeats = repeats ?? (options.quick ? 3 : 5)
-        try options.emit(try await benchmark.run(environment: environment))
+        let environment = try options.environment(needsKafka: !skipExport)
+        var results: [BenchResult] = []
+        if !skipPruning {
+            var benchmark = ReportBenchmark(logger: logger)
+            benchmark.rows = rows ?? (options.quick ? 1_000_000 : 50_000_000)
+            benchmark.repeats = repeats ?? (options.quick ? 3 : 5)
+            results += try await benchmark.run(environment: environment)
+        }
+        if !skipExport {
+            var export = ReportExportBenchmark(logger: logger)
+            export.rows = exportRows ?? (options.quick ? 200_000 : 2_000_000)
+            export.repeats = repeats ?? (options.quick ? 1 : 3)
+            export.grpcAddress = grpcAddress
+            export.httpAddress = httpAddress
+            let state = ProcessInfo.processInfo.environment["AUDITPIPE_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? ".dev"
+            export.clickHousePIDFile = clickHousePIDFile ?? "\(state)/run/clickhouse.pid"
+            results += try await export.run(environment: environment)
+        }
+        try options.emit(results)
     }
 }
 
