@@ -6,20 +6,30 @@ import Synchronization
 /// How far one consumer group is behind on one partition, in records and in seconds.
 ///
 /// Seconds are measured on Kafka record timestamps (the time AuditPipe produced the record, not
-/// the event's own `timestamp_ms`, which a backfill may set years in the past):
-/// - a record not yet processed is in memory (buffered or being written): now minus its
-///   timestamp;
-/// - the group is behind (records > 0) but the oldest unprocessed record has not been fetched
-///   yet: the time since the lag was first seen, a lower bound that grows one second per second
-///   while the consumer is stuck;
-/// - caught up: 0. The age of the newest processed data is a separate value,
-///   ``lastCommittedTimestampMilliseconds`` (`time() - auditpipe_consumer_last_committed_timestamp_seconds`),
-///   so that an idle partition does not look like a lagging one.
+/// the event's own `timestamp_ms`, which a backfill may set years in the past), as the age of the
+/// oldest record not yet processed (the record at the committed position):
+/// - it is in memory (buffered or being written): now minus its timestamp, exact;
+/// - it has not been fetched yet: now minus the first measurement at which the log already held
+///   it (the high watermark was past the committed position), a lower bound that grows one second
+///   per second while the consumer is stuck, and that never counts records processed in between;
+/// - caught up (the committed position is at the high watermark): 0. The age of the newest
+///   processed data is a separate value, ``lastCommittedTimestampMilliseconds``
+///   (`time() - auditpipe_consumer_last_committed_timestamp_seconds`), so that an idle partition
+///   does not look like a lagging one.
 package struct PartitionLagTracker: Sendable, Hashable {
+    /// One measurement of the log's end: at `time` (Unix seconds) the high watermark was `high`.
+    struct Sample: Sendable, Hashable {
+        var time: Double
+        var high: Int64
+    }
+
     /// The Kafka timestamp of the last record whose offset this process committed.
     package private(set) var lastCommittedTimestampMilliseconds: Int64?
-    /// When the partition was first seen behind with nothing fetched (Unix seconds).
-    private var behindSince: Double?
+    /// Measurements whose high watermark is past the committed position, oldest first, each with
+    /// a higher watermark than the one before; at most ``maxSamples``.
+    private(set) var samples: [Sample] = []
+
+    static let maxSamples = 64
 
     /// A tracker with nothing committed yet.
     package init() {}
@@ -30,21 +40,24 @@ package struct PartitionLagTracker: Sendable, Hashable {
         lastCommittedTimestampMilliseconds = max(lastCommittedTimestampMilliseconds ?? timestamp, timestamp)
     }
 
-    /// The lag in seconds now (Unix seconds), given the records between the committed offset and
-    /// the high watermark (nil when unknown) and the timestamp of the oldest unprocessed record
-    /// in memory (nil when none).
-    package mutating func seconds(now: Double, records: Int64?, oldestPendingTimestampMilliseconds: Int64?) -> Double {
+    /// The lag in seconds now (Unix seconds), given the committed position (the next offset to
+    /// process) and the high watermark (either nil when unknown), and the Kafka timestamp of the
+    /// oldest unprocessed record in memory (nil when none).
+    package mutating func seconds(now: Double, position: Int64?, high: Int64?, oldestPendingTimestampMilliseconds: Int64?) -> Double {
+        if let position, let high {
+            // Records below the position are processed: their samples say nothing any more.
+            samples.removeAll { $0.high <= position }
+            if high > position, samples.last.map({ high > $0.high }) ?? true {
+                samples.append(Sample(time: now, high: high))
+                // Dropping a middle sample only makes the estimate later, never earlier.
+                if samples.count > Self.maxSamples { samples.remove(at: 1) }
+            }
+        }
         if let oldest = oldestPendingTimestampMilliseconds {
-            behindSince = nil
             return max(0, now - Double(oldest) / 1000)
         }
-        if let records, records > 0 {
-            let since = behindSince ?? now
-            behindSince = since
-            return max(0, now - since)
-        }
-        behindSince = nil
-        return 0
+        guard let position, let high, high > position, let first = samples.first else { return 0 }
+        return max(0, now - first.time)
     }
 }
 
@@ -158,10 +171,10 @@ final class GroupLagState: Sendable {
     }
 
     /// Measures one partition: updates its tracker and returns (seconds, last committed timestamp).
-    func measure(_ partition: KafkaTopicPartition, now: Double, records: Int64?) -> (seconds: Double, lastCommitted: Int64?) {
+    func measure(_ partition: KafkaTopicPartition, now: Double, position: Int64?, high: Int64?) -> (seconds: Double, lastCommitted: Int64?) {
         state.withLock { state in
             var tracker = state.trackers[partition] ?? PartitionLagTracker()
-            let seconds = tracker.seconds(now: now, records: records, oldestPendingTimestampMilliseconds: state.pending[partition]?.first)
+            let seconds = tracker.seconds(now: now, position: position, high: high, oldestPendingTimestampMilliseconds: state.pending[partition]?.first)
             state.trackers[partition] = tracker
             return (seconds, tracker.lastCommittedTimestampMilliseconds)
         }

@@ -108,13 +108,17 @@ final class PartitionWriter: Sendable {
     /// ``PartitionLagTracker`` measures them (from the oldest record not yet committed).
     func reportLag(committed: Int64?) async {
         var records: Int64? = nil
-        if let (_, high) = try? await context.consumer.watermarks(topic: topicPartition.topic, partition: topicPartition.partition, timeout: .seconds(2)) {
-            let position = committed ?? state.withLock { $0.position } ?? high
-            records = max(0, high - position)
+        var position: Int64? = nil
+        var high: Int64? = nil
+        if let (_, end) = try? await context.consumer.watermarks(topic: topicPartition.topic, partition: topicPartition.partition, timeout: .seconds(2)) {
+            let next = committed ?? state.withLock { $0.position } ?? end
+            position = next
+            high = end
+            records = max(0, end - next)
         }
         let oldest = state.withLock { $0.oldestPendingTimestamp }
         let (seconds, lastCommitted) = lag.withLock { tracker in
-            (tracker.seconds(now: Date().timeIntervalSince1970, records: records, oldestPendingTimestampMilliseconds: oldest), tracker.lastCommittedTimestampMilliseconds)
+            (tracker.seconds(now: Date().timeIntervalSince1970, position: position, high: high, oldestPendingTimestampMilliseconds: oldest), tracker.lastCommittedTimestampMilliseconds)
         }
         // A finished writer has removed its series; do not bring them back.
         guard !revoked.load(ordering: .relaxed), !finishedSignal.withLock({ $0.done }) else { return }

@@ -396,12 +396,15 @@ enum BufferedConsumer {
                 if !partitions.isEmpty {
                     let committed = (try? await consumer.committed(partitions, timeout: .seconds(2))) ?? [:]
                     for partition in partitions {
-                        var records: Int64? = nil
-                        if let (low, high) = try? await consumer.watermarks(topic: partition.topic, partition: partition.partition, timeout: .seconds(2)) {
+                        var position: Int64? = nil
+                        var high: Int64? = nil
+                        if let (low, end) = try? await consumer.watermarks(topic: partition.topic, partition: partition.partition, timeout: .seconds(2)) {
                             // No commit yet: the group starts at the earliest offset of the log.
-                            records = max(0, high - max(committed[partition] ?? low, low))
+                            position = max(committed[partition] ?? low, low)
+                            high = end
                         }
-                        let measured = state.measure(partition, now: Date().timeIntervalSince1970, records: records)
+                        let measured = state.measure(partition, now: Date().timeIntervalSince1970, position: position, high: high)
+                        let records = position.flatMap { position in high.map { max(0, $0 - position) } }
                         lag.gauges.record(partition, records: records, seconds: measured.seconds, lastCommittedTimestampMilliseconds: measured.lastCommitted)
                     }
                 }

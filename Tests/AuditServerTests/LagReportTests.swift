@@ -9,25 +9,69 @@ struct LagReportTests {
     @Test("a record waiting in memory: now minus its Kafka timestamp")
     func pendingRecord() {
         var tracker = PartitionLagTracker()
-        #expect(tracker.seconds(now: 1_000, records: 5, oldestPendingTimestampMilliseconds: 988_500) == 11.5)
+        #expect(tracker.seconds(now: 1_000, position: 10, high: 15, oldestPendingTimestampMilliseconds: 988_500) == 11.5)
         // A clock behind the producer's never gives a negative lag.
-        #expect(tracker.seconds(now: 1_000, records: 1, oldestPendingTimestampMilliseconds: 1_002_000) == 0)
+        #expect(tracker.seconds(now: 1_000, position: 14, high: 15, oldestPendingTimestampMilliseconds: 1_002_000) == 0)
     }
 
-    @Test("behind with nothing fetched: grows from when it was first seen, then resets")
+    @Test("stuck with nothing fetched: grows from the first measurement that saw the record, then resets")
     func behindNotFetched() {
         var tracker = PartitionLagTracker()
-        #expect(tracker.seconds(now: 100, records: 3, oldestPendingTimestampMilliseconds: nil) == 0)
-        #expect(tracker.seconds(now: 107, records: 3, oldestPendingTimestampMilliseconds: nil) == 7)
-        #expect(tracker.seconds(now: 130, records: 9, oldestPendingTimestampMilliseconds: nil) == 30)
+        #expect(tracker.seconds(now: 100, position: 10, high: 13, oldestPendingTimestampMilliseconds: nil) == 0)
+        #expect(tracker.seconds(now: 107, position: 10, high: 13, oldestPendingTimestampMilliseconds: nil) == 7)
+        #expect(tracker.seconds(now: 130, position: 10, high: 19, oldestPendingTimestampMilliseconds: nil) == 30)
         // Fetched: measured from the record itself again.
-        #expect(tracker.seconds(now: 131, records: 9, oldestPendingTimestampMilliseconds: 129_000) == 2)
-        // Behind again later: counted afresh, not from the first episode.
-        #expect(tracker.seconds(now: 200, records: 1, oldestPendingTimestampMilliseconds: nil) == 0)
-        #expect(tracker.seconds(now: 201, records: 1, oldestPendingTimestampMilliseconds: nil) == 1)
+        #expect(tracker.seconds(now: 131, position: 10, high: 19, oldestPendingTimestampMilliseconds: 129_000) == 2)
+        // Part processed: the oldest unprocessed record (offset 15) was in the log at 130, not at 100.
+        #expect(tracker.seconds(now: 140, position: 15, high: 19, oldestPendingTimestampMilliseconds: nil) == 10)
+        // Caught up, then behind again later: counted afresh, not from the first episode.
+        #expect(tracker.seconds(now: 150, position: 19, high: 19, oldestPendingTimestampMilliseconds: nil) == 0)
+        #expect(tracker.seconds(now: 200, position: 19, high: 20, oldestPendingTimestampMilliseconds: nil) == 0)
+        #expect(tracker.seconds(now: 201, position: 19, high: 20, oldestPendingTimestampMilliseconds: nil) == 1)
     }
 
-    @Test("caught up: 0 seconds however old the last record is; the last committed time is kept")
+    /// The sawtooth seen in `Deploy/run` (5, 10, 15, 20 s on a busy partition): a consumer that
+    /// keeps up is a few records behind at every measurement, records produced since the one
+    /// before and not fetched yet. Each measurement finds new records, not the same ones.
+    @Test("busy and keeping up: a few records behind at every measurement, but never the same ones: about 0 s")
+    func busyKeepingUp() {
+        var tracker = PartitionLagTracker()
+        var position: Int64 = 0
+        for step in 0..<20 {
+            let now = 1_000 + Double(step) * 5
+            let high = Int64(step + 1) * 165  // 33 records/s
+            // Everything produced before the previous measurement is processed; the last 3 are in flight.
+            position = high - 3
+            #expect(tracker.seconds(now: now, position: position, high: high, oldestPendingTimestampMilliseconds: nil) == 0, "step \(step)")
+        }
+        #expect(tracker.samples.count == 1)
+    }
+
+    @Test("busy and falling behind: the age of the oldest unprocessed record's first sighting")
+    func busyFallingBehind() {
+        var tracker = PartitionLagTracker()
+        // 100 records/s produced, 50/s processed, measured every 5 s.
+        for step in 0..<10 {
+            let now = Double(step) * 5
+            let high = Int64(step + 1) * 500
+            let position = Int64(step) * 250
+            let seconds = tracker.seconds(now: now, position: position, high: high, oldestPendingTimestampMilliseconds: nil)
+            // Offset `position` was produced at position / 100 s (the log held it from then),
+            // first measured at the next multiple of 5 s.
+            let firstSeen = ((Double(position) / 100) / 5).rounded(.down) * 5
+            #expect(seconds == now - firstSeen, "step \(step)")
+        }
+        // Stuck for a long time: the history stays bounded, the estimate only grows.
+        var last = 0.0
+        for step in 0..<500 {
+            let seconds = tracker.seconds(now: 100 + Double(step), position: 2_250, high: 10_000 + Int64(step), oldestPendingTimestampMilliseconds: nil)
+            #expect(seconds >= last)
+            last = seconds
+        }
+        #expect(tracker.samples.count <= PartitionLagTracker.maxSamples)
+    }
+
+    @Test("idle and caught up: 0 seconds however old the last record is; the last committed time is kept")
     func caughtUp() {
         var tracker = PartitionLagTracker()
         #expect(tracker.lastCommittedTimestampMilliseconds == nil)
@@ -35,8 +79,12 @@ struct LagReportTests {
         tracker.committed(lastRecordTimestampMilliseconds: 40_000)  // never goes back
         tracker.committed(lastRecordTimestampMilliseconds: nil)
         #expect(tracker.lastCommittedTimestampMilliseconds == 50_000)
-        #expect(tracker.seconds(now: 10_000, records: 0, oldestPendingTimestampMilliseconds: nil) == 0)
-        #expect(tracker.seconds(now: 10_000, records: nil, oldestPendingTimestampMilliseconds: nil) == 0)
+        #expect(tracker.seconds(now: 10_000, position: 7, high: 7, oldestPendingTimestampMilliseconds: nil) == 0)
+        #expect(tracker.seconds(now: 10_005, position: 7, high: 7, oldestPendingTimestampMilliseconds: nil) == 0)
+        #expect(tracker.seconds(now: 10_000, position: nil, high: nil, oldestPendingTimestampMilliseconds: nil) == 0)
+        // An empty partition.
+        var empty = PartitionLagTracker()
+        #expect(empty.seconds(now: 10_000, position: 0, high: 0, oldestPendingTimestampMilliseconds: nil) == 0)
     }
 
     @Test("the recent-events group's bookkeeping: read, commit, revoke")
@@ -49,23 +97,23 @@ struct LagReportTests {
             message(p0, offset: 0, timestamp: 10_000), message(p0, offset: 1, timestamp: 12_000), message(p1, offset: 0, timestamp: 11_000),
         ]
         for record in records { state.read(record) }
-        #expect(state.measure(p0, now: 20, records: 2).seconds == 10)
-        #expect(state.measure(p1, now: 20, records: 1).seconds == 9)
+        #expect(state.measure(p0, now: 20, position: 0, high: 2).seconds == 10)
+        #expect(state.measure(p1, now: 20, position: 0, high: 1).seconds == 9)
         state.committed([records[0]])
-        let afterOne = state.measure(p0, now: 20, records: 1)
+        let afterOne = state.measure(p0, now: 20, position: 1, high: 2)
         #expect(afterOne.seconds == 8)
         #expect(afterOne.lastCommitted == 10_000)
         state.committed([records[1], records[2]])
-        let p0Caught = state.measure(p0, now: 20, records: 0)
+        let p0Caught = state.measure(p0, now: 20, position: 2, high: 2)
         #expect(p0Caught.seconds == 0)
         #expect(p0Caught.lastCommitted == 12_000)
-        let p1Caught = state.measure(p1, now: 20, records: 0)
+        let p1Caught = state.measure(p1, now: 20, position: 1, high: 1)
         #expect(p1Caught.seconds == 0)
         #expect(p1Caught.lastCommitted == 11_000)
         #expect(Set(state.revoked([p1, KafkaTopicPartition(topic: "t", partition: 9)])) == [p1])
         #expect(state.assignedPartitions == [p0])
         // A revoked partition starts afresh if it comes back.
-        #expect(state.measure(p1, now: 20, records: 0).lastCommitted == nil)
+        #expect(state.measure(p1, now: 20, position: 1, high: 1).lastCommitted == nil)
     }
 
     @Test("the report reads the lag series of every group from /metrics text")

@@ -203,7 +203,16 @@ struct TallyTests {
         totals.refused = 95
         totals.quarantined = 120
         totals.unavailable = 3
-        #expect(SimulationText.progress(totals, elapsed: 23, duration: 60, lagSeconds: 0.42) == "[00:23/01:00]  sent 4600 (200/s)  accepted 4380  refused 95  quarantined 120  unavailable→retried 3  in flight 5  lag 0.4s")
+        #expect(SimulationText.progress(totals, elapsed: 23, duration: 60, lagSeconds: ["auditpipe-sink-recent": 0.12, "auditpipe-sink": 0.42]) == "[00:23/01:00]  sent 4600 (200/s)  accepted 4380  refused 95  quarantined 120  unavailable→retried 3  in flight 5  lag auditpipe-sink 0.4s, auditpipe-sink-recent 0.1s")
+        #expect(SimulationText.progress(totals, elapsed: 23, duration: 60, lagSeconds: nil).hasSuffix("  lag n/a"))
+        let metrics = """
+            # TYPE auditpipe_consumer_lag_seconds gauge
+            auditpipe_consumer_lag_seconds{group="g",partition="0",topic="t"} 0.5
+            auditpipe_consumer_lag_seconds{group="g",partition="1",topic="t"} 2.25
+            auditpipe_consumer_lag_seconds{group="g-recent",partition="0",topic="t"} 0
+            auditpipe_consumer_lag_records{group="x",partition="0",topic="t"} 9
+            """
+        #expect(PrometheusText.maxima(named: "auditpipe_consumer_lag_seconds", by: "group", in: metrics) == ["g": 2.25, "g-recent": 0])
         let table = SimulationText.countsTable(rowTitle: "tenant", counts: ["globex": ["login": 3], "acme": ["logout": 1, "login": 2]], preferredColumns: ["login", "logout", "mfa_challenge"])
         #expect(table == """
             tenant  login  logout  total

@@ -33,8 +33,9 @@ package struct TextTable: Sendable {
 
 /// The texts `auditpipe simulate` prints.
 package enum SimulationText {
-    /// The live line: `[00:23/01:00] sent 4600 (199/s)  accepted 4380  refused 95  quarantined 120  unavailable→retried 0  in flight 12  lag 0.4s`.
-    package static func progress(_ totals: ServiceCounts, elapsed: Double, duration: Double, lagSeconds: Double?) -> String {
+    /// The live line: `[00:23/01:00] sent 4600 (199/s)  accepted 4380  refused 95  quarantined 120  unavailable→retried 0  in flight 12  lag auditpipe-sink 0.4s, auditpipe-sink-recent 0.1s`.
+    /// `lagSeconds`: each consumer group's largest `auditpipe_consumer_lag_seconds`.
+    package static func progress(_ totals: ServiceCounts, elapsed: Double, duration: Double, lagSeconds: [String: Double]?) -> String {
         let rate = elapsed > 0 ? Double(totals.sent) / elapsed : 0
         let inFlight = totals.sent - totals.settled
         var parts = [
@@ -48,13 +49,20 @@ package enum SimulationText {
         ]
         if totals.gaveUp > 0 { parts.append("gave up \(totals.gaveUp)") }
         if totals.skipped > 0 { parts.append("behind, skipped \(totals.skipped)") }
-        parts.append("lag " + (lagSeconds.map { formatSeconds($0) } ?? "n/a"))
+        parts.append("lag " + lag(lagSeconds))
         return parts.joined(separator: "  ")
     }
 
     /// The line while waiting for acknowledged events to become visible.
-    package static func settling(stored: Int, acknowledged: Int, elapsed: Double, timeout: Double, lagSeconds: Double?) -> String {
-        "waiting for acknowledged events to be queryable: stored \(stored) of \(acknowledged)  [\(clock(elapsed))/\(clock(timeout))]  lag " + (lagSeconds.map { formatSeconds($0) } ?? "n/a")
+    package static func settling(stored: Int, acknowledged: Int, elapsed: Double, timeout: Double, lagSeconds: [String: Double]?) -> String {
+        "waiting for acknowledged events to be queryable: stored \(stored) of \(acknowledged)  [\(clock(elapsed))/\(clock(timeout))]  lag " + lag(lagSeconds)
+    }
+
+    /// Each group's lag, by group name: `auditpipe-sink 0.4s, auditpipe-sink-recent 0.1s`; `n/a`
+    /// when the server exports none.
+    static func lag(_ seconds: [String: Double]?) -> String {
+        guard let seconds, !seconds.isEmpty else { return "n/a" }
+        return seconds.sorted { $0.key < $1.key }.map { "\($0.key) \(formatSeconds($0.value))" }.joined(separator: ", ")
     }
 
     /// Per service: transport, sent, accepted, refused, quarantined, retried, given up.

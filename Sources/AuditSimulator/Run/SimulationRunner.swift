@@ -23,7 +23,7 @@ package final class SimulationRunner: Sendable {
 
     package let configuration: SimulationConfiguration
     private let tally = Mutex(SimulationTally())
-    private let lag = Mutex<Double?>(nil)
+    private let lag = Mutex<[String: Double]?>(nil)
     private let clock = ContinuousClock()
     private let interactive = isatty(STDERR_FILENO) != 0
 
@@ -464,13 +464,11 @@ package final class SimulationRunner: Sendable {
         }
     }
 
-    /// The consumer lag in seconds from /metrics (the largest over partitions), if exported.
-    private func currentLag(_ connections: ServerConnections) async -> Double? {
+    /// Each consumer group's lag in seconds from /metrics (the largest over its partitions), if exported.
+    private func currentLag(_ connections: ServerConnections) async -> [String: Double]? {
         guard let (status, text) = await connections.getText("/metrics", timeout: 2), status == 200 else { return nil }
-        for name in ["auditpipe_consumer_lag_seconds"] {
-            if let value = PrometheusText.samples(named: name, in: text).max() { return value }
-        }
-        return nil
+        let lag = PrometheusText.maxima(named: "auditpipe_consumer_lag_seconds", by: "group", in: text)
+        return lag.isEmpty ? nil : lag
     }
 
     /// Dead letters written since the server started, if exported.

@@ -1,4 +1,4 @@
-package import AuditEvents
+import AuditEvents
 import Foundation
 
 /// The legacy intake's answer (`POST /v1/legacy/{source}`), turned into one outcome per record.
@@ -67,6 +67,25 @@ package enum LegacyAnswer {
 
 /// Reading samples out of Prometheus text exposition.
 package enum PrometheusText {
+    /// The largest value of metric `name` per value of its label `label` (samples without the
+    /// label are left out).
+    package static func maxima(named name: String, by label: String, in text: String) -> [String: Double] {
+        var result: [String: Double] = [:]
+        let prefix = name + "{"
+        let key = label + "=\""
+        for line in text.split(whereSeparator: \.isNewline) where line.hasPrefix(prefix) {
+            guard let close = line.lastIndex(of: "}") else { continue }
+            let labels = line[line.index(line.startIndex, offsetBy: prefix.count)..<close]
+            guard let range = labels.range(of: key) else { continue }
+            let valueStart = range.upperBound
+            guard let valueEnd = labels[valueStart...].firstIndex(of: "\"") else { continue }
+            let group = String(labels[valueStart..<valueEnd])
+            guard let value = line[line.index(after: close)...].split(separator: " ").first.flatMap({ Double($0) }) else { continue }
+            result[group] = max(result[group] ?? value, value)
+        }
+        return result
+    }
+
     /// The values of every sample of metric `name` (any labels).
     package static func samples(named name: String, in text: String) -> [Double] {
         var values: [Double] = []
