@@ -75,6 +75,8 @@ public struct AuditPipeServer: Service {
         func consumerConfiguration(group: String) -> KafkaConsumerConfiguration {
             var consumer = KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: group)
             consumer.groupInstanceID = configuration.kafkaGroupInstanceID
+            consumer.sessionTimeoutMilliseconds = configuration.kafkaSessionTimeoutMilliseconds
+            consumer.heartbeatIntervalMilliseconds = max(1, configuration.kafkaSessionTimeoutMilliseconds / 3)
             return consumer
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []

@@ -5,6 +5,8 @@ import AuditPipeTestSupport
 import AuditServer
 import Foundation
 import Glibc
+import SwiftProtobuf
+import Synchronization
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Testing
@@ -83,6 +85,62 @@ struct HostileCallerTests {
                 }
             }
         }
+    }
+}
+
+@Suite("Graceful shutdown with open Ingest streams", .enabled(if: TestService.available(.kafka, .kafkaControl)))
+struct IngestShutdownTests {
+    @Test("a graceful shutdown answers what a stream sent, ends it with UNAVAILABLE and finishes promptly")
+    func openStreamsEndAtShutdown() async throws {
+        let configuration = try testConfiguration()
+        let clock = ContinuousClock()
+        let (answered, answeredContinuation) = AsyncStream.makeStream(of: Void.self)
+        let (stream, shutdownStarted) = try await withServer(configuration) { server in
+            _ = try await eventuallyHTTP(port: server.httpPort, path: "/readyz") { !$0.contains("not ready") }
+            // A caller that sends one event, then keeps its stream open without sending more.
+            let stream = Task { () -> (results: Int, error: RPCError?) in
+                let results = Atomic<Int>(0)
+                do {
+                    try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: server.grpcPort), transportSecurity: .plaintext)) { client in
+                        let service = Auditpipe_V1_AuditService.Client(wrapping: client)
+                        try await service.ingest(requestProducer: { writer in
+                            var request = Auditpipe_V1_IngestRequest()
+                            request.event = .with {
+                                $0.eventID = UUIDv7.make(milliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+                                $0.tenantID = "shutdown"
+                                $0.actorID = "a"
+                                $0.eventType = "auth"
+                                $0.resource = "r"
+                                $0.action = "login"
+                                $0.timestampMs = Int64(Date().timeIntervalSince1970 * 1000)
+                            }
+                            try await writer.write(request)
+                            try await Task.sleep(for: .seconds(120))
+                        }) { response in
+                            for try await _ in response.messages {
+                                results.add(1, ordering: .relaxed)
+                                answeredContinuation.yield()
+                            }
+                        }
+                    }
+                    return (results.load(ordering: .relaxed), nil)
+                } catch let error as RPCError {
+                    return (results.load(ordering: .relaxed), error)
+                } catch {
+                    return (results.load(ordering: .relaxed), RPCError(code: .unknown, message: "\(error)"))
+                }
+            }
+            var iterator = answered.makeAsyncIterator()
+            _ = await iterator.next()
+            return (stream, clock.now)
+        }
+        let shutdownTook = clock.now - shutdownStarted
+        let (results, error) = await stream.value
+        #expect(results == 1)
+        #expect(error?.code == .unavailable, "\(String(describing: error))")
+        #expect(error?.message.contains("shutting down") == true, "\(String(describing: error))")
+        // Without the drain the server would wait for the caller to close its stream.
+        #expect(shutdownTook < .seconds(10), "\(shutdownTook)")
     }
 }
 

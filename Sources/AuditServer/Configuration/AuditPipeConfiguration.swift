@@ -106,6 +106,11 @@ public struct AuditPipeConfiguration: Sendable {
     /// ended with DEADLINE_EXCEEDED (`grpc.stream_idle_timeout_ms`,
     /// `AUDITPIPE_GRPC_STREAM_IDLE_TIMEOUT_MS`). Default 300,000 ms.
     public var grpcStreamIdleTimeoutMilliseconds: Int = 300_000
+    /// `session.timeout.ms` of every consumer group member of this instance
+    /// (`kafka.session_timeout_ms`, `AUDITPIPE_KAFKA_SESSION_TIMEOUT_MS`). Default 6,000 ms, the
+    /// smallest a Kafka broker accepts by default (`group.min.session.timeout.ms`): a killed
+    /// instance's partitions move after about this long.
+    public var kafkaSessionTimeoutMilliseconds: Int = 6_000
     /// `group.instance.id` of every consumer group member of this instance: static membership
     /// on a Kafka broker that supports it (`kafka.group_instance_id`,
     /// `AUDITPIPE_KAFKA_GROUP_INSTANCE_ID`). Unset: dynamic membership.

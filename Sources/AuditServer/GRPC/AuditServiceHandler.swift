@@ -8,6 +8,7 @@ import AuditQuery
 import Foundation
 import GRPCCore
 import GRPCProtobuf
+import ServiceLifecycle
 import Synchronization
 import SwiftProtobuf
 
@@ -90,8 +91,10 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         let activity = IngestStreamActivity()
         try await withThrowingTaskGroup(of: Void.self) { stream in
             stream.addTask { try await activity.watch(idleTimeout: ingestStreamIdleTimeout) }
+            stream.addTask { try await activity.drainOnGracefulShutdown() }
             stream.addTask { try await self.ingest(request, response, activity: activity) }
-            // The first to finish decides: the stream's own end, or the idle watchdog's error.
+            // The first to finish decides: the stream's own end, the idle watchdog's error, or
+            // the end of the drain at shutdown.
             try await stream.next()
             stream.cancelAll()
         }
@@ -108,6 +111,7 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
             writerGroup.addTask {
                 for await result in results {
                     try await response.write(result)
+                    activity.answered()
                 }
             }
             defer { resultsContinuation.finish() }
@@ -124,13 +128,15 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
                         var result = await self.result(for: message.event)
                         result.sequence = message.sequence
                         resultsContinuation.yield(result)
-                        activity.answered()
                     }
+                    // Shutting down: answer what was received, then end the stream.
+                    if activity.isDraining { break }
                 }
                 try await events.waitForAll()
             }
             resultsContinuation.finish()
             try await writerGroup.waitForAll()
+            if activity.isDraining { throw IngestStreamActivity.shuttingDown }
         }
     }
 
@@ -300,17 +306,40 @@ extension Auditpipe_V1_AuditEvent {
     }
 }
 
-/// What the idle watchdog of one Ingest stream reads: events received and events not yet
-/// answered. One atomic increment per event; the watchdog looks every quarter of the timeout.
+/// What the idle watchdog and the shutdown drain of one Ingest stream read: events received,
+/// events not yet answered, and whether the server is shutting down. One atomic increment per
+/// event; the watchdog looks every quarter of the timeout.
 final class IngestStreamActivity: Sendable {
     private let receivedCount = Atomic<UInt64>(0)
     private let inFlight = Atomic<Int>(0)
+    private let draining = Atomic<Bool>(false)
+
+    /// The answer that ends a stream at shutdown, once every event it received is answered.
+    static let shuttingDown = RPCError(
+        code: .unavailable,
+        message: "AuditPipe is shutting down; every event answered on this stream is final. Send the rest on a new stream (another instance, or this one once restarted)"
+    )
+
+    var isDraining: Bool { draining.load(ordering: .relaxed) }
+
+    /// Waits for the server's graceful shutdown, then ends the stream with ``shuttingDown`` as
+    /// soon as none of its events is in flight (the reader stops after its next event and ends
+    /// the stream itself once that is answered). Cancelled with the stream otherwise.
+    func drainOnGracefulShutdown() async throws {
+        try await gracefulShutdown()
+        draining.store(true, ordering: .relaxed)
+        while inFlight.load(ordering: .relaxed) > 0 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw Self.shuttingDown
+    }
 
     func received() {
         receivedCount.add(1, ordering: .relaxed)
         inFlight.add(1, ordering: .relaxed)
     }
 
+    /// An event's result was written to the caller.
     func answered() {
         inFlight.subtract(1, ordering: .relaxed)
     }

@@ -22,6 +22,9 @@ package struct GRPCServerLimits: Sendable, Hashable {
     /// The server pings a connection silent for this long, and closes it when the ping is not
     /// answered within 20 s (a peer that vanished without closing its socket).
     package var keepaliveInterval: Duration = .seconds(60)
+    /// How long RPCs may take to finish once the server shuts down gracefully; then their
+    /// connections are closed.
+    package var shutdownGraceTime: Duration = .seconds(10)
     /// An Ingest stream that sends no event for this long while none of its events is in flight
     /// is ended with DEADLINE_EXCEEDED, freeing what it holds.
     package var ingestStreamIdleTimeout: Duration = .seconds(300)
@@ -34,6 +37,9 @@ package struct GRPCServerLimits: Sendable, Hashable {
             config.rpc.maxRequestPayloadSize = max(transportMessageCeilingBytes, maxRequestMessageBytes)
             config.http2.maxConcurrentStreams = maxConcurrentStreams
             config.connection.maxIdleTime = connectionIdleTimeout
+            // At shutdown, a connection whose RPCs have not finished (a report still streaming)
+            // is closed after this long; Ingest streams end themselves within it.
+            config.connection.maxGraceTime = shutdownGraceTime
             config.connection.keepalive = .init(
                 time: keepaliveInterval,
                 timeout: .seconds(20),
