@@ -127,7 +127,7 @@ public struct RecentEventsStore: Sendable {
 
     /// The commands ``write(_:)`` sends for `events`, grouped by (tenant, actor) in order of first
     /// appearance.
-    static func writeCommands(_ events: [AuditEvent], configuration: RecentEventsConfiguration) -> [[RedisArgument]] {
+    package static func writeCommands(_ events: [AuditEvent], configuration: RecentEventsConfiguration) -> [[RedisArgument]] {
         var order: [RecentEventKeys] = []
         var byActor: [RecentEventKeys: [AuditEvent]] = [:]
         for event in events {
@@ -302,6 +302,7 @@ public final class RecentEventsSink: Service, Sendable {
                 }
                 try await store.write(events)
                 SinkMetrics.recentWritten.increment(by: events.count)
+                if !events.isEmpty { SinkMetrics.recentBatches.increment() }
                 return true
             } catch {
                 SinkMetrics.redisErrors.increment()

@@ -219,14 +219,20 @@ struct BenchReport: AsyncParsableCommand {
 struct BenchRecent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recent",
-        abstract: "RecentEvents p50/p99 for a user with 100 events, against redis-benchmark doing ZREVRANGE on the same key (ceiling).",
+        abstract: "RecentEvents against the server's own Redis read; freshness at 5,000 events/s; Redis CPU per event written against a pipelined peer.",
         discussion: """
             Starts `auditpipe serve` (this executable) on --grpc-addr/--http-addr with its own \
             topic and sink group, ingests 100 events for a new user, waits until RecentEvents \
             returns them, then sends --requests RecentEvents calls with --concurrency in flight, \
-            and runs redis-benchmark with the same request count and connections on that user's \
-            sorted set (ZREVRANGE key 0 99), plus the server's exact read (EVAL ZRANGE + HMGET) \
-            for reference. Needs redis-benchmark on PATH (Debian: redis-tools).
+            and runs redis-benchmark with the same request count and connections doing the \
+            server's read of that user (ZRANGE key -100 -1): recent_events_throughput (target \
+            >= 0.5x) and recent_events_p99 (target <= 3x). Then sends events at --rate for \
+            --freshness-seconds with the ClickHouse sink running, every 50th to one of 8 probe \
+            users read over gRPC every 20 ms: recent_freshness_p99 (acknowledgement to visible, \
+            target < 500 ms). Then --cpu-events more without reads: redis_cpu_us_per_event, Redis' \
+            utime + stime (/proc, from --redis-pid-file) per event written by the sink, against the \
+            same events written by this benchmark as the same number of pipelines of plain \
+            commands (target <= 1.5x). Needs redis-benchmark on PATH (Debian: redis-tools).
             """
     )
 
@@ -238,6 +244,18 @@ struct BenchRecent: AsyncParsableCommand {
     @Option(help: "Requests in flight (gRPC) and connections (redis-benchmark).")
     var concurrency = 16
 
+    @Option(help: "Events per second of the freshness and Redis CPU loads.")
+    var rate: Double = 5000
+
+    @Option(name: .customLong("freshness-seconds"), help: "Length of the freshness load. Default 30 (5 with --quick).")
+    var freshnessSeconds: Double?
+
+    @Option(name: .customLong("cpu-events"), help: "Events of the Redis CPU measurement. Default 50000 (10000 with --quick).")
+    var cpuEvents: Int?
+
+    @Option(name: .customLong("redis-pid-file"), help: "Redis' pid file, to read its CPU time. [default: $AUDITPIPE_STATE_DIR/run/redis.pid or .dev/run/redis.pid]")
+    var redisPIDFile: String?
+
     @Option(name: .customLong("grpc-addr"), help: "Where the spawned server listens for gRPC.")
     var grpcAddress = "127.0.0.1:31062"
 
@@ -247,6 +265,9 @@ struct BenchRecent: AsyncParsableCommand {
     func validate() throws {
         if let requests, requests < 1 { throw ValidationError("--requests must be positive") }
         if concurrency < 1 { throw ValidationError("--concurrency must be positive") }
+        if rate <= 0 { throw ValidationError("--rate must be positive") }
+        if let freshnessSeconds, freshnessSeconds <= 0 { throw ValidationError("--freshness-seconds must be positive") }
+        if let cpuEvents, cpuEvents < 100 { throw ValidationError("--cpu-events must be at least 100") }
     }
 
     func run() async throws {
@@ -257,6 +278,11 @@ struct BenchRecent: AsyncParsableCommand {
         benchmark.concurrency = concurrency
         benchmark.grpcAddress = grpcAddress
         benchmark.httpAddress = httpAddress
+        benchmark.rate = rate
+        benchmark.freshnessDuration = .milliseconds(Int64((freshnessSeconds ?? (options.quick ? 5 : 30)) * 1000))
+        benchmark.cpuEvents = cpuEvents ?? (options.quick ? 10_000 : 50_000)
+        let state = ProcessInfo.processInfo.environment["AUDITPIPE_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? ".dev"
+        benchmark.redisPIDFile = redisPIDFile ?? "\(state)/run/redis.pid"
         try options.emit(try await benchmark.run(environment: environment))
     }
 }
