@@ -287,8 +287,31 @@ struct ReportEventEncoder {
         return encoded.count
     }
 
+    /// Whether every text cell of the row is valid UTF-8: one pass over them when they are all
+    /// ASCII (the usual case), the full check otherwise.
     private static func isValidUTF8(_ input: UnsafeRawBufferPointer, _ row: Row, _ metadata: [Slice]) -> Bool {
         let base = input.baseAddress!
+        var high: UInt64 = 0
+        @inline(__always) func accumulate(_ slice: Slice) {
+            var pointer = base + slice.start
+            let end = pointer + slice.count
+            while end - pointer >= 8 {
+                high |= pointer.loadUnaligned(as: UInt64.self)
+                pointer += 8
+            }
+            while pointer < end {
+                high |= UInt64(pointer.load(as: UInt8.self))
+                pointer += 1
+            }
+        }
+        accumulate(row.tenant)
+        accumulate(row.eventType)
+        accumulate(row.eventID)
+        accumulate(row.actor)
+        accumulate(row.resource)
+        accumulate(row.action)
+        for slice in metadata { accumulate(slice) }
+        if high & 0x8080_8080_8080_8080 == 0 { return true }
         @inline(__always) func valid(_ slice: Slice) -> Bool {
             ProtobufWire.isValidUTF8(base + slice.start, slice.count)
         }

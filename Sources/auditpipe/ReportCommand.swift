@@ -425,6 +425,8 @@ final class ReportOutput {
             let result = buffer[written...].withUnsafeBytes { Glibc.write(STDOUT_FILENO, $0.baseAddress, $0.count) }
             if result < 0 {
                 if errno == EINTR { continue }
+                // The reader went away (`| head`): stop as a program killed by SIGPIPE would.
+                if errno == EPIPE { exit(128 + SIGPIPE) }
                 FileHandle.standardError.write(Data("cannot write the report to stdout: \(String(cString: strerror(errno)))\n".utf8))
                 exit(1)
             }
