@@ -68,21 +68,20 @@ final class HiredisConnection: @unchecked Sendable {
 
     /// Sends one command and waits for its reply. A transport failure discards the connection.
     func command(_ arguments: [RedisArgument]) throws(RedisError) -> RedisReply {
-        try pipeline([arguments])[0]
+        let (replies, error) = pipeline([arguments])
+        if let error { throw error }
+        return replies[0]
     }
 
     /// Appends all commands to the output buffer, flushes them in one write, and reads one
-    /// reply per command. A transport failure discards the connection and fails the whole
-    /// pipeline: some of its commands may have been executed.
-    func pipeline(_ commands: [[RedisArgument]]) throws(RedisError) -> [RedisReply] {
+    /// reply per command. Returns the replies read and, after a transport failure, the error:
+    /// the connection is then discarded, and the commands without a reply may or may not have
+    /// been executed. Every command must have at least one argument.
+    func pipeline(_ commands: [[RedisArgument]]) -> (replies: [RedisReply], error: RedisError?) {
         guard let ctx = context else {
-            throw RedisError(kind: .connection, message: "not connected to \(configuration.host):\(configuration.port)")
+            return ([], RedisError(kind: .connection, message: "not connected to \(configuration.host):\(configuration.port)"))
         }
-        // Validate everything before buffering anything: a half-buffered pipeline would be sent
-        // with the next command and desynchronise replies.
-        guard commands.allSatisfy({ !$0.isEmpty }) else {
-            throw RedisError(kind: .configuration, message: "a Redis command needs at least one argument (its name)")
-        }
+        precondition(commands.allSatisfy { !$0.isEmpty }, "a Redis command needs at least one argument")
         for arguments in commands {
             let status = Self.withArgv(arguments) { argc, argv, lengths in
                 redisAppendCommandArgv(ctx, argc, argv, lengths)
@@ -90,7 +89,7 @@ final class HiredisConnection: @unchecked Sendable {
             if status != REDIS_OK {
                 let error = Self.contextError(ctx, doing: "buffering a command")
                 disconnect()
-                throw error
+                return ([], error)
             }
         }
         var replies: [RedisReply] = []
@@ -101,13 +100,13 @@ final class HiredisConnection: @unchecked Sendable {
                 let error = Self.contextError(ctx, doing: "waiting for a reply")
                 if let raw { freeReplyObject(raw) }
                 disconnect()
-                throw error
+                return (replies, error)
             }
             let reply = raw!.assumingMemoryBound(to: redisReply.self)
             replies.append(Self.convert(reply))
             freeReplyObject(raw)
         }
-        return replies
+        return (replies, nil)
     }
 
     // MARK: C conversion helpers

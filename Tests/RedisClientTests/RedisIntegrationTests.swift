@@ -109,6 +109,30 @@ struct RedisIntegrationTests {
         await redis.close()
     }
 
+    /// Many callers at once on one connection: their pipelines are written together, and each
+    /// gets its own replies, in its own order, with server errors where they belong.
+    @Test func concurrentCallersArePipelinedTogetherAndGetTheirOwnReplies() async throws {
+        let redis = try await RedisClient.connect(configuration: try configuration(poolSize: 1))
+        let prefix = TestEnvironment.uniqueName("test:batch")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for caller in 0..<50 {
+                group.addTask {
+                    let key = RedisArgument("\(prefix):\(caller)")
+                    let replies = try await redis.pipeline([
+                        ["SET", key, RedisArgument(caller)], ["GET", key], ["INCR", key], ["LPUSH", key, "x"], ["DEL", key],
+                    ])
+                    #expect(replies.count == 5)
+                    #expect(replies[1].int == Int64(caller))
+                    #expect(replies[2].int == Int64(caller + 1))
+                    #expect(replies[3].errorMessage?.hasPrefix("WRONGTYPE") == true)
+                    #expect(replies[4].int == 1)
+                }
+            }
+            try await group.waitForAll()
+        }
+        await redis.close()
+    }
+
     @Test func poolServesConcurrentCallers() async throws {
         let redis = try await RedisClient.connect(configuration: try configuration(poolSize: 3))
         let key = RedisArgument(TestEnvironment.uniqueName("test:incr"))

@@ -153,40 +153,38 @@ struct RedisReplyParsingTests {
     }
 }
 
-@Suite("Pool state machine")
-struct PoolStateMachineTests {
-    @Test func leasesIdleConnectionsThenQueuesWaitersInOrder() {
-        var pool = PoolStateMachine<String>(size: 2)
-        guard case .use(let first) = pool.lease("a") else { Issue.record("expected use"); return }
-        guard case .use(let second) = pool.lease("b") else { Issue.record("expected use"); return }
-        #expect(first != second)
-        guard case .wait = pool.lease("c") else { Issue.record("expected wait"); return }
-        guard case .wait = pool.lease("d") else { Issue.record("expected wait"); return }
-        #expect(pool.release(first) == "c")
-        #expect(pool.release(first) == "d")
-        #expect(pool.release(first) == nil)
-        #expect(pool.idleCount == 1)
-        #expect(pool.release(second) == nil)
-        #expect(pool.idleCount == 2)
+@Suite("Pipeline queue state machine")
+struct PipelineQueueTests {
+    @Test func theFirstCallerSchedulesOneDrainThatTakesEveryoneQueued() {
+        var queue = PipelineQueue<String>()
+        guard case .scheduleDrain = queue.enqueue("a") else { Issue.record("expected scheduleDrain"); return }
+        guard case .none = queue.enqueue("b") else { Issue.record("expected none"); return }
+        guard case .none = queue.enqueue("c") else { Issue.record("expected none"); return }
+        #expect(queue.take() == ["a", "b", "c"])
+        // Arrivals while the drain writes are taken by the same drain, without a new schedule.
+        guard case .none = queue.enqueue("d") else { Issue.record("expected none"); return }
+        #expect(queue.take() == ["d"])
+        #expect(queue.take() == [])
+        // The drain ended: the next caller schedules a new one.
+        guard case .scheduleDrain = queue.enqueue("e") else { Issue.record("expected scheduleDrain"); return }
+        #expect(queue.take() == ["e"])
     }
 
-    @Test func cancelledWaiterIsRemoved() {
-        var pool = PoolStateMachine<String>(size: 1)
-        _ = pool.lease("a")
-        _ = pool.lease("b")
-        _ = pool.lease("c")
-        #expect(pool.cancel(where: { $0 == "b" }) == "b")
-        #expect(pool.cancel(where: { $0 == "b" }) == nil)
-        #expect(pool.release(0) == "c")
+    @Test func closeLetsTheScheduledDrainFinishAndFailsLaterCallers() {
+        var queue = PipelineQueue<String>()
+        _ = queue.enqueue("a")
+        queue.close()
+        guard case .fail = queue.enqueue("b") else { Issue.record("expected fail"); return }
+        #expect(queue.take() == ["a"])
+        #expect(queue.take() == [])
+        #expect(queue.isClosed)
     }
 
-    @Test func closeFailsWaitersAndLaterLeases() {
-        var pool = PoolStateMachine<String>(size: 1)
-        _ = pool.lease("a")
-        _ = pool.lease("b")
-        #expect(pool.close() == ["b"])
-        guard case .fail = pool.lease("c") else { Issue.record("expected fail"); return }
-        #expect(pool.release(0) == nil)
-        #expect(pool.close() == [])
+    @Test func aDrainThatCannotRunHandsBackEveryone() {
+        var queue = PipelineQueue<String>()
+        _ = queue.enqueue("a")
+        _ = queue.enqueue("b")
+        #expect(queue.abandon() == ["a", "b"])
+        guard case .scheduleDrain = queue.enqueue("c") else { Issue.record("expected scheduleDrain"); return }
     }
 }
