@@ -22,7 +22,7 @@ import Synchronization
 ///   CPU time (utime + stime from /proc/PID/stat) from the first send until the recent-events sink
 ///   has written them all (its `auditpipe_recent_events_written_total`), per event. The peer:
 ///   this benchmark writes the same events, as the same number of batches (the sink's
-///   `auditpipe_recent_batches_written_total`), each one pipeline of plain commands per user
+///   `auditpipe_recent_batches_written_total`) paced over as long a window, each one pipeline of plain commands per user
 ///   (`ZADD` of all its events, `ZREMRANGEBYRANK`, `PEXPIRE`), under keys of its own.
 struct RecentWriteBenchmark {
     var rate: Double
@@ -142,6 +142,7 @@ struct RecentWriteBenchmark {
         let writtenBefore = try await serverCounter(server, "auditpipe_recent_events_written_total")
         let batchesBefore = try await serverCounter(server, "auditpipe_recent_batches_written_total")
         let cpuBefore = ProcessCPU.seconds(of: redisPID) ?? 0
+        let windowStart = ContinuousClock.now
         let schedule = OpenLoopSchedule(rate: rate, durationSeconds: Double(cpuEvents) / rate)
         let measurement = try await client.withIngestStream { first in
             try await client.withIngestStream { second in
@@ -165,6 +166,7 @@ struct RecentWriteBenchmark {
             written = try await serverCounter(server, "auditpipe_recent_events_written_total")
         }
         let oursCPU = (ProcessCPU.seconds(of: redisPID) ?? 0) - cpuBefore
+        let window = ContinuousClock.now - windowStart
         let batches = max(1, Int(try await serverCounter(server, "auditpipe_recent_batches_written_total") - batchesBefore))
 
         // The peer: the same events, as many batches, one pipeline of plain commands each.
@@ -175,10 +177,15 @@ struct RecentWriteBenchmark {
         let pipelines = stride(from: 0, to: events.count, by: batchSize).map { start in
             RecentEventsStore.writeCommands(Array(events[start..<min(events.count, start + batchSize)]), configuration: configuration)
         }
+        // Paced over as long a window as the sink's, so that both pay Redis' idle work and its
+        // wake-ups alike.
         let peerBefore = ProcessCPU.seconds(of: redisPID) ?? 0
-        for commands in pipelines {
+        let peerStart = ContinuousClock.now
+        for (index, commands) in pipelines.enumerated() {
+            try await Task.sleep(until: peerStart + window * (Double(index) / Double(pipelines.count)), clock: .continuous)
             for reply in try await redis.pipeline(commands) { _ = try reply.checked() }
         }
+        try await Task.sleep(until: peerStart + window, clock: .continuous)
         let peerCPU = (ProcessCPU.seconds(of: redisPID) ?? 0) - peerBefore
         await deleteKeys(redis: redis, matching: "bench-peer:*bench-rw-\(run)-*")
 
@@ -189,7 +196,7 @@ struct RecentWriteBenchmark {
             (/proc/\(redisPID)/stat, 10 ms ticks) from the first send until the sink's auditpipe_recent_events_written_total counted them all: \
             \(BenchFormat.value(oursCPU)) s in \(batches) batches (\(BenchFormat.value(Double(events.count) / Double(batches))) events each); \
             peer: the benchmark writes the same events in \(pipelines.count) pipelines of \(batchSize) (ZADD of each user's events, ZREMRANGEBYRANK, \
-            PEXPIRE per user), \(BenchFormat.value(peerCPU)) s
+            PEXPIRE per user), paced over the same \(BenchFormat.value(window.seconds)) s, \(BenchFormat.value(peerCPU)) s
             """
         return BenchResult(
             benchmark: "recent", figure: "redis_cpu_us_per_event", value: ours, unit: "us",
