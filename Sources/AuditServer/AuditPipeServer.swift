@@ -186,7 +186,9 @@ public struct AuditPipeServer: Service {
                 url: configuration.clickHouseURL, user: configuration.clickHouseUser, password: configuration.clickHousePassword
             ), logger: logger)
             clickHouseClients.append(bootstrap)
-            let store = try ClickHouseEventStore(client: clickHouse, tables: ClickHouseTables())
+            var tables = ClickHouseTables()
+            tables.insertCompression = configuration.clickHouseInsertGzip ? .gzip : .none
+            let store = try ClickHouseEventStore(client: clickHouse, tables: tables)
             var sinkConfiguration = AuditSinkConfiguration()
             sinkConfiguration.topic = configuration.eventsTopic
             sinkConfiguration.deadLetterTopic = configuration.deadLetterTopic

@@ -132,6 +132,33 @@ public final class ClickHouseEventStore: Sendable {
                 "ALTER TABLE `\(tables.events)` MATERIALIZE PROJECTION \(Self.eventIDProjection)",
                 "ALTER TABLE `\(tables.events)` DROP PROJECTION IF EXISTS event_id_lookup",
             ]),
+            // Each batch's range record was a one-row insert into a MergeTree: a new part (and
+            // eventually a merge) per batch, about 10 ms of ClickHouse CPU each. The latest range
+            // per partition is all a replay needs, so it moves to a key-value table (RocksDB,
+            // single server; KeeperMap would be the cluster's): an insert overwrites the key,
+            // no part, no merge. The ranges recorded before are copied over once (never over a range
+            // an upgraded instance already recorded).
+            Migration(version: 7, name: "keep the latest batch range per partition in \(tables.latestRanges)", statements: [
+                """
+                CREATE TABLE IF NOT EXISTS `\(tables.latestRanges)` (
+                    consumer_group String,
+                    topic String,
+                    kafka_partition Int32,
+                    first_offset Int64,
+                    last_offset Int64,
+                    recorded_at DateTime64(6, 'UTC')
+                ) ENGINE = EmbeddedRocksDB
+                PRIMARY KEY (consumer_group, topic, kafka_partition)
+                """,
+                """
+                INSERT INTO `\(tables.latestRanges)`
+                SELECT consumer_group, topic, kafka_partition,
+                    argMax(first_offset, (recorded_at, last_offset)), argMax(last_offset, (recorded_at, last_offset)), max(recorded_at)
+                FROM `\(tables.ranges)`
+                WHERE (consumer_group, topic, kafka_partition) NOT IN (SELECT consumer_group, topic, kafka_partition FROM `\(tables.latestRanges)`)
+                GROUP BY consumer_group, topic, kafka_partition
+                """,
+            ]),
         ]
     }
 
@@ -192,11 +219,12 @@ public final class ClickHouseEventStore: Sendable {
 
     // MARK: Batch ranges
 
-    /// Records `range` as the batch about to be inserted by `group` (durable before the insert).
+    /// Records `range` as the batch about to be inserted by `group` (durable before the insert):
+    /// it replaces the partition's previous range.
     func recordRange(_ range: BatchRange, group: String) async throws {
         try await client.execute(
             """
-            INSERT INTO `\(tables.ranges)` (consumer_group, topic, kafka_partition, first_offset, last_offset, recorded_at)
+            INSERT INTO `\(tables.latestRanges)` (consumer_group, topic, kafka_partition, first_offset, last_offset, recorded_at)
             SELECT {g:String}, {t:String}, {p:Int32}, {f:Int64}, {l:Int64}, now64(6)
             """,
             parameters: [
@@ -210,9 +238,9 @@ public final class ClickHouseEventStore: Sendable {
     func lastRecordedRange(topic: String, partition: Int32, group: String) async throws -> BatchRange? {
         let rows = try await lines(
             """
-            SELECT first_offset, last_offset FROM `\(tables.ranges)`
+            SELECT first_offset, last_offset FROM `\(tables.latestRanges)`
             WHERE consumer_group = {g:String} AND topic = {t:String} AND kafka_partition = {p:Int32}
-            ORDER BY recorded_at DESC, last_offset DESC LIMIT 1 FORMAT TabSeparated
+            FORMAT TabSeparated
             """,
             ["g": .string(group), "t": .string(topic), "p": .integer(partition)]
         )
@@ -264,7 +292,7 @@ public final class ClickHouseEventStore: Sendable {
         return result
     }
 
-    /// Inserts rows as one `RowBinaryWithNamesAndTypes` body (gzip) with the batch's
+    /// Inserts rows as one `RowBinaryWithNamesAndTypes` body (``ClickHouseTables/insertCompression``) with the batch's
     /// deduplication token. The block size is pinned above any batch so a retry splits the
     /// rows into the same blocks (one per month) as the first attempt.
     /// With `links` (one per row, in order) the rows are written on the hash chain.
@@ -281,7 +309,8 @@ public final class ClickHouseEventStore: Sendable {
             table: tables.events,
             body: writer.buffer,
             deduplicationToken: token,
-            settings: ["max_insert_block_size": "2000000", "async_insert": "0"]
+            settings: ["max_insert_block_size": "2000000", "async_insert": "0"],
+            compression: tables.insertCompression
         )
     }
 

@@ -1,3 +1,4 @@
+public import ClickHouseHTTP
 /// Configuration of the ClickHouse side of the sink: topics, tables, batching, deduplication and
 /// retries. Plain values with documented defaults; ``validate()`` names the field and the rule.
 public struct AuditSinkConfiguration: Sendable, Hashable {
@@ -50,7 +51,15 @@ public struct ClickHouseTables: Sendable, Hashable {
     /// The events table. Default `audit_events`.
     public var events: String = "audit_events"
     /// The small table of batch ranges recorded before each insert. Default `auditpipe_sink_ranges`.
+    /// Since migration 7 the latest range of each partition is kept in `<ranges>_latest`, a
+    /// key-value table; this one is only read (ranges recorded before the upgrade).
     public var ranges: String = "auditpipe_sink_ranges"
+    /// The key-value table holding each (group, topic, partition)'s latest batch range.
+    public var latestRanges: String { "\(ranges)_latest" }
+    /// How insert bodies travel to ClickHouse. Default ``ClickHouseCompression/none``: on
+    /// loopback or a fast network, compressing costs the sink and ClickHouse more CPU than the
+    /// bytes it saves; gzip for a remote ClickHouse over a slow link.
+    public var insertCompression: ClickHouseCompression = .none
     /// Which migrations ran. Default `auditpipe_schema_migrations`.
     public var migrations: String = "auditpipe_schema_migrations"
     /// The signed checkpoints of the tenants' hash chains. Default `auditpipe_chain_checkpoints`.

@@ -21,7 +21,7 @@ struct ClickHouseSinkIntegrationTests {
                     "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'audit_events' FORMAT TabSeparated"
                 ))
             }
-            #expect(try await fixture.store.appliedMigrations() == [1, 2, 3, 4, 5, 6])
+            #expect(try await fixture.store.appliedMigrations() == [1, 2, 3, 4, 5, 6, 7])
             #expect(try await fixture.store.migrate() == [])
             let created = try await engine()
             let ddl = String(buffer: try await fixture.clickhouse.queryCollecting(
@@ -45,6 +45,36 @@ struct ClickHouseSinkIntegrationTests {
             #expect(altered.contains("non_replicated_deduplication_window = 500"))
             _ = try await fixture.store.migrate()
             #expect(!(try await engine()).contains(" TTL "))
+        }
+    }
+
+    @Test("batch ranges: the latest per partition in a key-value table, no part per batch; ranges recorded before migration 7 are carried over")
+    func latestRangesLiveInAKeyValueTable() async throws {
+        try await SinkFixture.with(partitions: 1) { fixture in
+            let store = fixture.store
+            let tables = store.tables
+            func value(_ sql: String) async throws -> String {
+                String(buffer: try await fixture.clickhouse.queryCollecting(sql + " FORMAT TabSeparated")).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            #expect(try await value("SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = '\(tables.latestRanges)'") == "EmbeddedRocksDB")
+            let partsBefore = try await value("SELECT count() FROM system.parts WHERE database = currentDatabase() AND active")
+            for first in stride(from: Int64(0), to: 50, by: 10) {
+                try await store.recordRange(BatchRange(topic: "t", partition: 3, first: first, last: first + 9), group: "g")
+            }
+            #expect(try await store.lastRecordedRange(topic: "t", partition: 3, group: "g") == BatchRange(topic: "t", partition: 3, first: 40, last: 49))
+            #expect(try await store.lastRecordedRange(topic: "t", partition: 4, group: "g") == nil)
+            #expect(try await value("SELECT count() FROM `\(tables.latestRanges)`") == "1")
+            #expect(try await value("SELECT count() FROM system.parts WHERE database = currentDatabase() AND active") == partsBefore)
+
+            // An installation upgraded from migration 6: its ranges are in the MergeTree table.
+            try await fixture.clickhouse.execute(
+                "INSERT INTO `\(tables.ranges)` VALUES ('old', 't', 0, 0, 9, '2026-01-01 00:00:00'), ('old', 't', 0, 10, 19, '2026-01-01 00:00:01'), ('g', 't', 3, 0, 9, '2026-01-01 00:00:00')"
+            )
+            try await fixture.clickhouse.execute("DELETE FROM `\(tables.migrations)` WHERE version = 7", settings: ["mutations_sync": "2"])
+            #expect(try await store.migrate() == [7])
+            #expect(try await store.lastRecordedRange(topic: "t", partition: 0, group: "old") == BatchRange(topic: "t", partition: 0, first: 10, last: 19))
+            // A range already recorded in the new table is never overwritten by an older one.
+            #expect(try await store.lastRecordedRange(topic: "t", partition: 3, group: "g") == BatchRange(topic: "t", partition: 3, first: 40, last: 49))
         }
     }
 

@@ -66,6 +66,11 @@ public struct AuditPipeConfiguration: Sendable {
     /// with the same event_id rather than wait minutes.
     public var produceTimeoutMilliseconds: Int = 10_000
 
+    /// How the sink's insert bodies travel to ClickHouse (`clickhouse.insert_compression`,
+    /// `AUDITPIPE_CLICKHOUSE_INSERT_COMPRESSION`): `none` (default; loopback or a fast network)
+    /// or `gzip` (a remote ClickHouse over a slow link).
+    public var clickHouseInsertGzip: Bool = false
+
     /// The ClickHouse sink cuts a batch at this many rows (`sink.batch_max_rows`,
     /// `AUDITPIPE_SINK_BATCH_MAX_ROWS`). Default 10,000.
     public var sinkBatchMaxRows: Int = 10_000

@@ -430,6 +430,16 @@ package enum ConfigurationKeys {
         key("clickhouse.database", "AUDITPIPE_CLICKHOUSE_DATABASE", "--clickhouse-database", "auditpipe",
             "database for AuditPipe's tables (created, then migrated, at start)",
             set: { s, v in s.configuration.clickHouseDatabase = try identifier(v) }, show: { $0.configuration.clickHouseDatabase }),
+        key("clickhouse.insert_compression", "AUDITPIPE_CLICKHOUSE_INSERT_COMPRESSION", nil, "none",
+            "how the sink's inserts travel: none (loopback, fast network: compressing costs more CPU than it saves) or gzip (a remote ClickHouse over a slow link)",
+            set: { s, v in
+                switch try text(v).trimmingCharacters(in: .whitespaces).lowercased() {
+                case "none": s.configuration.clickHouseInsertGzip = false
+                case "gzip": s.configuration.clickHouseInsertGzip = true
+                case let other: throw InvalidValue("must be none or gzip, got \(quoted(other))")
+                }
+            },
+            show: { $0.configuration.clickHouseInsertGzip ? "gzip" : "none" }),
         // redis
         key("redis.url", "AUDITPIPE_REDIS_URL", "--redis-url", "- (no recent-events view)",
             "Redis for the recent-events view, redis://[:password@]host:port[/db] (the password is masked in output)",
