@@ -133,7 +133,7 @@ package struct ReportBenchmark: Sendable {
                 benchmark: "report", figure: "march_auth_rows_read_per_returned", value: ourRatio, unit: "x",
                 peer: "full-scan (identity() around tenant_id, event_type, timestamp)", peerValue: peerRatio,
                 target: "<= 2", met: ourRatio <= 2,
-                notes: "\(common); read_rows from system.query_log: ours \(ourRead) (~\(granules) granules of 8192), peer \(peerRead); March partition has \(parts) active part(s)"
+                notes: "\(common); read_rows from system.query_log: ours \(ourRead) (~\(granules) granules of 8192; \(ourLog.map(\.queries).max() ?? 0) queries: EXPLAIN ESTIMATE and the pieces), peer \(peerRead); March partition has \(parts) active part(s)"
             ),
         ]
     }
@@ -159,26 +159,34 @@ package struct ReportBenchmark: Sendable {
         var readRows: Int
         var resultRows: Int
         var durationMs: Double
+        /// The queries of the report (a row-mode report is an estimate and one query per piece).
+        var queries: Int
     }
 
-    /// The `QueryFinish` entries of `queryIDs` in `system.query_log` (flushed first; polled for up
-    /// to 30 s, the log is written asynchronously).
+    /// Per report in `queryIDs`, its `QueryFinish` entries in `system.query_log` summed: the query
+    /// itself, or the queries `<id>-estimate`, `<id>-0`, `<id>-1`, ... of a report walked in pieces
+    /// (flushed first; polled for up to 30 s, the log is written asynchronously).
     private func queryLog(_ client: ClickHouseClient, _ queryIDs: [String]) async throws -> [LogEntry] {
         _ = try? await client.execute("SYSTEM FLUSH LOGS")
         let deadline = ContinuousClock.now + .seconds(30)
         while true {
             let buffer = try await client.queryCollecting(
                 """
-                SELECT read_rows, result_rows, query_duration_ms FROM system.query_log
-                WHERE type = 'QueryFinish' AND query_id IN {ids:Array(String)} AND event_date >= yesterday()
+                SELECT sum(read_rows), sum(result_rows), sum(query_duration_ms), count() FROM (
+                    SELECT arrayFirst(id -> query_id = id OR startsWith(query_id, id || '-'), {ids:Array(String)}) AS report,
+                        read_rows, result_rows, query_duration_ms
+                    FROM system.query_log
+                    WHERE type = 'QueryFinish' AND event_date >= yesterday() AND startsWith(query_id, 'bench-report-')
+                ) WHERE report != '' GROUP BY report
                 FORMAT TabSeparated
                 """,
                 parameters: ["ids": .strings(queryIDs)]
             )
             let entries = String(buffer: buffer).split(separator: "\n").compactMap { line -> LogEntry? in
                 let fields = line.split(separator: "\t")
-                guard fields.count == 3, let read = Int(fields[0]), let result = Int(fields[1]), let duration = Double(fields[2]) else { return nil }
-                return LogEntry(readRows: read, resultRows: result, durationMs: duration)
+                guard fields.count == 4, let read = Int(fields[0]), let result = Int(fields[1]), let duration = Double(fields[2]),
+                      let queries = Int(fields[3]) else { return nil }
+                return LogEntry(readRows: read, resultRows: result, durationMs: duration, queries: queries)
             }
             if entries.count == queryIDs.count { return entries }
             guard ContinuousClock.now < deadline else {
