@@ -253,9 +253,16 @@ public struct AuditPipeServer: Service {
             recentConfiguration.topic = configuration.eventsTopic
             recentConfiguration.lagInterval = .milliseconds(configuration.lagIntervalMilliseconds)
             let store = try RecentEventsStore(redis: redis, configuration: recentConfiguration)
+            var recentConsumer = consumerConfiguration(group: "\(configuration.sinkGroup)-recent")
+            // Freshness: a broker that finds nothing to return holds a fetch for up to this long.
+            // Kafka answers as soon as data arrives, but librdkafka's mock cluster (the dev stack)
+            // always waits the full time (rdkafka_mock_handlers.c: "isn't strictly correct"), so
+            // librdkafka's 500 ms default delayed recent events by up to 500 ms there. 100 ms
+            // costs an idle partition leader ten small fetches a second.
+            recentConsumer.additionalProperties["fetch.wait.max.ms"] = "100"
             services.append(.init(service: try RecentEventsSink(
                 store: store,
-                consumer: consumerConfiguration(group: "\(configuration.sinkGroup)-recent"),
+                consumer: recentConsumer,
                 schemas: RegistryWriterSchemas(source: schemaSource), logger: logger
             )))
             recent = RedisRecentEvents(store: store)

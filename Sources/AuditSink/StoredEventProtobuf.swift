@@ -59,6 +59,14 @@ public enum StoredEventProtobuf {
         return event
     }
 
+    /// Whether `bytes` are one `StoredEvent` field 1 (the event) whose length is the rest of the
+    /// bytes, as ``encode(_:)`` writes them. Checks the framing only, not the event inside.
+    public static func isFramedStoredEvent(_ bytes: [UInt8]) -> Bool {
+        var reader = Reader(bytes: bytes[...])
+        guard let (field, wireType) = reader.tag(), field == 1, wireType == 2, reader.lengthDelimited() != nil else { return false }
+        return reader.isAtEnd
+    }
+
     /// The event id's bytes inside `StoredEvent` bytes written by ``encode(_:)`` (empty when the id
     /// is empty); nil for other layouts.
     static func eventID(in bytes: [UInt8]) -> ArraySlice<UInt8>? {

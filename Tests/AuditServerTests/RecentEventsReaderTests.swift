@@ -44,11 +44,22 @@ struct RecentEventsReaderTests {
         }
     }
 
+    /// What the caller receives (the serialized response, as the gRPC serializer writes it) is
+    /// the events, in order.
     @Test func responseIsTheMembersInOrder() throws {
-        let response = try RedisRecentEvents.response(Self.events.map(StoredEventProtobuf.encode))
-        #expect(response.events == Self.events.map(Self.proto))
-        #expect(try RedisRecentEvents.response([]) == Auditpipe_V1_RecentEventsResponse())
+        let members = Self.events.map(StoredEventProtobuf.encode)
+        let response = try RedisRecentEvents.response(members)
+        let bytes: [UInt8] = try response.serializedBytes()
+        let received = try Auditpipe_V1_RecentEventsResponse(serializedBytes: bytes)
+        #expect(received.events == Self.events.map(Self.proto))
+        #expect(bytes == (try Auditpipe_V1_RecentEventsResponse.with { $0.events = Self.events.map(Self.proto) }.serializedBytes(options: {
+            var options = BinaryEncodingOptions()
+            options.useDeterministicOrdering = true
+            return options
+        }())))
+        #expect(try RedisRecentEvents.response([]).serializedBytes() == [UInt8]())
         #expect(throws: RPCError.self) { try RedisRecentEvents.response([[0x0A, 0x05, 0x01]]) }
+        #expect(throws: RPCError.self) { try RedisRecentEvents.response([members[0] + [0x08, 0x01]]) }
     }
 
     @Test func redisFailuresAreUnavailableOrDeadlineExceeded() {

@@ -13,8 +13,7 @@ protocol RecentEventsReader: Sendable {
 }
 
 /// RecentEvents from what the recent-events sink keeps in Redis. The stored members are already
-/// `StoredEvent` protobuf bytes, so the response is their concatenation, each behind the
-/// `events` field's tag and length, read once by SwiftProtobuf (no JSON, no per-event decoder).
+/// `StoredEvent` protobuf bytes, and they go out as they are: see ``response(_:)``.
 struct RedisRecentEvents: RecentEventsReader {
     let store: RecentEventsStore
 
@@ -28,21 +27,30 @@ struct RedisRecentEvents: RecentEventsReader {
         return try Self.response(members)
     }
 
-    /// `RecentEventsResponse` from `StoredEvent` bytes, oldest first.
+    /// `RecentEventsResponse` from `StoredEvent` bytes, oldest first, without decoding them.
+    ///
+    /// The response's wire form is each member behind the `events` field's tag and length. Those
+    /// bytes are read as a `google.protobuf.Empty`, which knows no field, so SwiftProtobuf keeps
+    /// them verbatim as unknown fields (one copy, no per-event work), and are handed to the
+    /// response as its unknown fields, which serialization writes out as they are: the caller
+    /// receives `events`. In this process `events` stays empty; nothing here reads it. Each
+    /// member's framing (tag and length) is checked first, so a foreign value under our key
+    /// cannot corrupt the rest of the response.
     static func response(_ members: [[UInt8]]) throws -> Auditpipe_V1_RecentEventsResponse {
         guard !members.isEmpty else { return Auditpipe_V1_RecentEventsResponse() }
         var wire: [UInt8] = []
         wire.reserveCapacity(members.reduce(0) { $0 + $1.count + 6 })
         for member in members {
+            guard StoredEventProtobuf.isFramedStoredEvent(member) else {
+                throw RPCError(code: .internalError, message: "RecentEvents: a stored event in Redis is not a StoredEvent; the recent-events cache needs a rebuild")
+            }
             wire.append(0x0A)  // RecentEventsResponse.events
             StoredEventProtobuf.appendVarint(UInt64(member.count), to: &wire)
             wire.append(contentsOf: member)
         }
-        do {
-            return try Auditpipe_V1_RecentEventsResponse(serializedBytes: wire)
-        } catch {
-            throw RPCError(code: .internalError, message: "RecentEvents: a stored event in Redis is not a valid StoredEvent (\(error)); the recent-events cache needs a rebuild")
-        }
+        var response = Auditpipe_V1_RecentEventsResponse()
+        response.unknownFields = try Google_Protobuf_Empty(serializedBytes: wire).unknownFields
+        return response
     }
 }
 
