@@ -29,6 +29,8 @@ package struct SinkThroughputBenchmark: Sendable {
     package var partitions: Int = 6
     /// Keep the topic's database afterwards (for inspection).
     package var keepDatabase = false
+    /// ClickHouse's pid file, to read its CPU time (utime + stime from /proc) over each window.
+    package var clickHousePIDFile: String?
     package var logger: Logger
 
     package init(events: Int, logger: Logger) {
@@ -92,6 +94,9 @@ package struct SinkThroughputBenchmark: Sendable {
         }
         let sinkRate = Drain.rate(of: withChain)
         let plainRate = Drain.rate(of: withoutChain)
+        let sinkCPU = Drain.cpuMicrosecondsPerRow(of: withChain, rows: count, \.sinkCPUSeconds)
+        let plainCPU = Drain.cpuMicrosecondsPerRow(of: withoutChain, rows: count, \.sinkCPUSeconds)
+        let clickHouseCPU = Drain.cpuMicrosecondsPerRow(of: withChain, rows: count, \.clickHouseCPUSeconds)
         let window = withChain[0].window
         let totalSeconds = withChain[0].totalSeconds
         let configuration = AuditSinkConfiguration()
@@ -113,8 +118,10 @@ package struct SinkThroughputBenchmark: Sendable {
         let fromFile = try await onDedicatedThread("auditpipe-bench-file") { try Data(contentsOf: URL(fileURLWithPath: path)) }
         let ceilingBody = ByteBuffer(bytes: fromFile)
         let ceilingStart = ContinuousClock.now
+        let ceilingClickHouseStart = clickHouseCPUSeconds()
         try await admin.insert(table: "\(database).ceiling", body: ceilingBody, settings: ["async_insert": "0"], compression: .none)
         let ceilingSeconds = (ContinuousClock.now - ceilingStart).seconds
+        let ceilingClickHouseCPU = Self.elapsed(from: ceilingClickHouseStart, to: clickHouseCPUSeconds()).map { $0 * 1e6 / Double(count) }
         let ceilingRows = try await Self.scalar(admin, "SELECT count() FROM `\(database)`.ceiling")
         guard ceilingRows == count else {
             throw BenchSetupError("the ceiling insert stored \(ceilingRows) rows of \(count); the measurement is not valid")
@@ -130,7 +137,37 @@ package struct SinkThroughputBenchmark: Sendable {
             pre-produce took \(BenchFormat.fixed(produceSeconds, decimals: 1)) s
             """
         let chainRatio = sinkRate / plainRate
-        return [
+        var cpu: [BenchResult] = []
+        if let ceilingClickHouseCPU, let clickHouseCPU {
+            let cpuNotes = """
+                utime + stime from /proc over each whole pass (sink start to last commit, group join included) per stored row; \
+                the sink runs in the benchmark's own process; ClickHouse's figure holds its inserts, the event_id look-ups, the \
+                batch-range records and the merges that ran meanwhile; the peer is ClickHouse's CPU per row while it takes the \
+                ceiling file (\(BenchFormat.fixed(ceilingClickHouseCPU, decimals: 2)) us/row)
+                """
+            cpu += [
+                BenchResult(
+                    benchmark: "sink", figure: "sink_cpu_us_per_row", value: sinkCPU, unit: "us/row",
+                    peer: "clickhouse-cpu-per-row-of-the-ceiling-insert", peerValue: ceilingClickHouseCPU,
+                    target: "<= 1.0 x ceiling", met: sinkCPU <= ceilingClickHouseCPU, notes: cpuNotes
+                ),
+                BenchResult(
+                    benchmark: "sink", figure: "clickhouse_cpu_us_per_row", value: clickHouseCPU, unit: "us/row",
+                    peer: "clickhouse-cpu-per-row-of-the-ceiling-insert", peerValue: ceilingClickHouseCPU,
+                    target: "<= 2.0 x ceiling", met: clickHouseCPU <= 2 * ceilingClickHouseCPU, notes: cpuNotes
+                ),
+            ]
+        }
+        cpu.append(BenchResult(
+            benchmark: "sink", figure: "chain_cpu_ratio", value: sinkCPU / plainCPU, unit: "x",
+            peer: nil, peerValue: nil,
+            target: "<= 1.10", met: sinkCPU / plainCPU <= 1.10,
+            notes: """
+                the sink's CPU per row with the hash chain (\(BenchFormat.fixed(sinkCPU, decimals: 2)) us) over without it \
+                (\(BenchFormat.fixed(plainCPU, decimals: 2)) us), from the same four passes as the throughput figures
+                """
+        ))
+        return cpu + [
             BenchResult(
                 benchmark: "sink", figure: "throughput", value: sinkRate, unit: "rows/s",
                 peer: "clickhouse-http-insert-from-file", peerValue: ceilingRate,
@@ -154,6 +191,21 @@ package struct SinkThroughputBenchmark: Sendable {
         var rate: Double
         var window: SinkProgress.Window
         var totalSeconds: Double
+        /// CPU seconds of this process (the sink) over the pass.
+        var sinkCPUSeconds: Double
+        /// CPU seconds of ClickHouse over the pass; nil without its pid.
+        var clickHouseCPUSeconds: Double?
+
+        /// Mean CPU microseconds per row over the passes; nil when any pass lacks the figure.
+        static func cpuMicrosecondsPerRow(of passes: [Drain], rows: Int, _ seconds: KeyPath<Drain, Double>) -> Double {
+            passes.reduce(0) { $0 + $1[keyPath: seconds] } * 1e6 / Double(rows * passes.count)
+        }
+
+        static func cpuMicrosecondsPerRow(of passes: [Drain], rows: Int, _ seconds: KeyPath<Drain, Double?>) -> Double? {
+            let values = passes.compactMap { $0[keyPath: seconds] }
+            guard values.count == passes.count else { return nil }
+            return values.reduce(0, +) * 1e6 / Double(rows * passes.count)
+        }
 
         /// Rows over time of several passes (each counted as ``rate`` measured it).
         static func rate(of passes: [Drain]) -> Double {
@@ -177,8 +229,7 @@ package struct SinkThroughputBenchmark: Sendable {
         configuration.topic = topic
         configuration.deadLetterTopic = topic + ".dlq"
         configuration.hashChain = chain
-        var consumer = KafkaConsumerConfiguration(bootstrapServers: environment.kafkaBrokers, groupID: "bench-sink-\(database)")
-        consumer.sessionTimeoutMilliseconds = 10_000
+        let consumer = KafkaConsumerConfiguration(bootstrapServers: environment.kafkaBrokers, groupID: "bench-sink-\(database)")
         let progress = SinkProgress()
         let sink = try ClickHouseSink(
             configuration: configuration, consumer: consumer, producer: producer, store: store,
@@ -187,6 +238,7 @@ package struct SinkThroughputBenchmark: Sendable {
         )
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: sink)], logger: logger))
         let sinkStart = ContinuousClock.now
+        let cpuStart = (sink: ProcessCPU.seconds(of: getpid()) ?? 0, clickHouse: clickHouseCPUSeconds())
         let running = Task { try await group.run() }
         let timeout = Duration.seconds(max(120, count / 2000))
         while progress.committedRows < count {
@@ -198,11 +250,31 @@ package struct SinkThroughputBenchmark: Sendable {
             try await Task.sleep(for: .milliseconds(20))
         }
         let sinkEnd = ContinuousClock.now
+        let cpuEnd = (sink: ProcessCPU.seconds(of: getpid()) ?? 0, clickHouse: clickHouseCPUSeconds())
         await group.triggerGracefulShutdown()
         try await running.value
         guard let window = progress.window else { throw BenchSetupError("the sink reported no batches") }
         let rate = SinkVisibility.throughput(rows: count, firstBatchRows: window.firstBatchRows, windowSeconds: (window.end - window.start).seconds)
-        return Drain(rate: rate, window: window, totalSeconds: (sinkEnd - sinkStart).seconds)
+        return Drain(
+            rate: rate, window: window, totalSeconds: (sinkEnd - sinkStart).seconds,
+            sinkCPUSeconds: cpuEnd.sink - cpuStart.sink,
+            clickHouseCPUSeconds: Self.elapsed(from: cpuStart.clickHouse, to: cpuEnd.clickHouse)
+        )
+    }
+
+    /// `end - start` when both were read.
+    private static func elapsed(from start: Double?, to end: Double?) -> Double? {
+        guard let start, let end else { return nil }
+        return end - start
+    }
+
+    /// ClickHouse's CPU seconds so far, or nil without a readable pid file.
+    private func clickHouseCPUSeconds() -> Double? {
+        guard let clickHousePIDFile,
+            let text = try? String(contentsOfFile: clickHousePIDFile, encoding: .utf8),
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else { return nil }
+        return ProcessCPU.seconds(of: pid)
     }
 
     /// Produces `count` seed-schema events, partition `i % partitions`, with up to 20,000 in flight.

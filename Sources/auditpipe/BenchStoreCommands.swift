@@ -95,6 +95,9 @@ struct BenchSink: AsyncParsableCommand {
     @Option(name: .customLong("http-addr"), help: "Where the spawned server serves /readyz.")
     var httpAddress = "127.0.0.1:8191"
 
+    @Option(name: .customLong("clickhouse-pid-file"), help: "ClickHouse's pid file, to read its CPU time. [default: $AUDITPIPE_STATE_DIR/run/clickhouse.pid or .dev/run/clickhouse.pid]")
+    var clickHousePIDFile: String?
+
     @Flag(name: .customLong("skip-throughput"), help: "Only the visibility figure.")
     var skipThroughput = false
 
@@ -115,6 +118,8 @@ struct BenchSink: AsyncParsableCommand {
         if !skipThroughput {
             var throughput = SinkThroughputBenchmark(events: events ?? (options.quick ? 60_000 : 300_000), logger: logger)
             throughput.partitions = 6
+            let state = ProcessInfo.processInfo.environment["AUDITPIPE_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? ".dev"
+            throughput.clickHousePIDFile = clickHousePIDFile ?? "\(state)/run/clickhouse.pid"
             results += try await throughput.run(environment: environment)
         }
         if !skipVisibility {
