@@ -34,6 +34,14 @@ struct BenchStoreOptions: ParsableArguments {
         return logger
     }
 
+    /// `given`, or the dev stack's pid file of `service` (`$AUDITPIPE_STATE_DIR/run/<service>.pid`,
+    /// `.dev/run/<service>.pid` without the variable), whose process's CPU time a figure reads.
+    func pidFile(of service: String, given: String?) -> String {
+        if let given { return given }
+        let state = ProcessInfo.processInfo.environment["AUDITPIPE_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? ".dev"
+        return "\(state)/run/\(service).pid"
+    }
+
     func environment(needsKafka: Bool = true, needsRedis: Bool = false) throws -> StoreBenchEnvironment {
         do {
             return try StoreBenchEnvironment.current(needsKafka: needsKafka, needsRedis: needsRedis)
@@ -118,8 +126,7 @@ struct BenchSink: AsyncParsableCommand {
         if !skipThroughput {
             var throughput = SinkThroughputBenchmark(events: events ?? (options.quick ? 60_000 : 300_000), logger: logger)
             throughput.partitions = 6
-            let state = ProcessInfo.processInfo.environment["AUDITPIPE_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? ".dev"
-            throughput.clickHousePIDFile = clickHousePIDFile ?? "\(state)/run/clickhouse.pid"
+            throughput.clickHousePIDFile = options.pidFile(of: "clickhouse", given: clickHousePIDFile)
             results += try await throughput.run(environment: environment)
         }
         if !skipVisibility {
@@ -212,8 +219,7 @@ struct BenchReport: AsyncParsableCommand {
             export.repeats = repeats ?? (options.quick ? 1 : 3)
             export.grpcAddress = grpcAddress
             export.httpAddress = httpAddress
-            let state = ProcessInfo.processInfo.environment["AUDITPIPE_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? ".dev"
-            export.clickHousePIDFile = clickHousePIDFile ?? "\(state)/run/clickhouse.pid"
+            export.clickHousePIDFile = options.pidFile(of: "clickhouse", given: clickHousePIDFile)
             results += try await export.run(environment: environment)
         }
         try options.emit(results)
@@ -286,8 +292,7 @@ struct BenchRecent: AsyncParsableCommand {
         benchmark.rate = rate
         benchmark.freshnessDuration = .milliseconds(Int64((freshnessSeconds ?? (options.quick ? 5 : 30)) * 1000))
         benchmark.cpuEvents = cpuEvents ?? (options.quick ? 10_000 : 50_000)
-        let state = ProcessInfo.processInfo.environment["AUDITPIPE_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? ".dev"
-        benchmark.redisPIDFile = redisPIDFile ?? "\(state)/run/redis.pid"
+        benchmark.redisPIDFile = options.pidFile(of: "redis", given: redisPIDFile)
         try options.emit(try await benchmark.run(environment: environment))
     }
 }
