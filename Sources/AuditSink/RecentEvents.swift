@@ -362,12 +362,19 @@ enum BufferedConsumer {
                 }
                 buffer.close()
             }
+            // The writer hands the offsets of what it wrote to the committer and goes on with the
+            // next batch: a commit is a blocking broker round trip (queued behind the lag
+            // reporter's watermark queries), which used to hold up the next write.
+            let commits = PendingCommits()
             group.addTask {
                 while let records = await buffer.take(max: maxBatch) {
-                    guard await handle(records) else { return }
-                    var next: [KafkaTopicPartition: Int64] = [:]
-                    for record in records { next[KafkaTopicPartition(topic: record.topic, partition: record.partition)] = record.offset + 1 }
-                    let offsets = next.map { KafkaTopicPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) }
+                    guard await handle(records) else { break }
+                    commits.add(records)
+                }
+                commits.finish()
+            }
+            group.addTask {
+                while let (offsets, records) = await commits.next() {
                     do {
                         try await consumer.commit(offsets)
                         lagState.committed(records)
@@ -411,6 +418,73 @@ enum BufferedConsumer {
                 }
             }
             do { try await Task.sleep(for: .milliseconds(100)) } catch { return }
+        }
+    }
+}
+
+/// Offsets written and not yet committed, between the writer and the committer of
+/// ``BufferedConsumer``: the committer takes everything added since its last commit at once (the
+/// newest offset per partition), so commits never fall behind the writes.
+final class PendingCommits: Sendable {
+    private struct State {
+        var offsets: [KafkaTopicPartition: Int64] = [:]
+        var records: [KafkaMessage] = []
+        var finished = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    /// `records` are written: their offsets are to be committed.
+    func add(_ records: [KafkaMessage]) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            for record in records {
+                let partition = KafkaTopicPartition(topic: record.topic, partition: record.partition)
+                state.offsets[partition] = max(state.offsets[partition] ?? 0, record.offset + 1)
+            }
+            state.records += records
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Nothing more will be added; ``next()`` returns what is left, then nil.
+    func finish() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.finished = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// The offsets to commit (the next offset to read per partition) and the records they cover;
+    /// waits while there are none; nil once finished and empty.
+    func next() async -> (offsets: [KafkaTopicPartitionOffset], records: [KafkaMessage])? {
+        while true {
+            enum Step { case commit([KafkaTopicPartitionOffset], [KafkaMessage]), finished, wait }
+            let step = state.withLock { state -> Step in
+                if !state.offsets.isEmpty {
+                    let offsets = state.offsets.map { KafkaTopicPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) }
+                    defer { state.offsets = [:]; state.records = [] }
+                    return .commit(offsets, state.records)
+                }
+                return state.finished ? .finished : .wait
+            }
+            switch step {
+            case .commit(let offsets, let records): return (offsets, records)
+            case .finished: return nil
+            case .wait:
+                await withCheckedContinuation { continuation in
+                    let resumeNow = state.withLock { state -> Bool in
+                        guard state.offsets.isEmpty, !state.finished else { return true }
+                        state.waiter = continuation
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            }
         }
     }
 }

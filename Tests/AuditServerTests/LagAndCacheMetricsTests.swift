@@ -1,9 +1,13 @@
 import AuditEvents
 import AuditPipeClient
+import AuditPipeProto
 import AuditPipeTestSupport
 import AuditServer
 import AuditSink
 import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import SwiftProtobuf
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -122,6 +126,22 @@ struct LagAndCacheMetricsTests {
             #expect(growth >= 2, "lag went from \(stuck.lagSeconds ?? -1) to \(later.lagSeconds ?? -1) s")
             let sinceProduced = Date().timeIntervalSince1970 - beforeIngest
             #expect((later.lagSeconds ?? .infinity) <= sinceProduced, "lag \(later.lagSeconds ?? -1) s, but the event is only \(sinceProduced) s old")
+
+            // RecentEvents says Redis is unavailable, with UNAVAILABLE (never UNKNOWN).
+            try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: server.grpcPort), transportSecurity: .plaintext)) { client in
+                let service = Auditpipe_V1_AuditService.Client(wrapping: client)
+                let request = Auditpipe_V1_RecentEventsRequest.with {
+                    $0.tenantID = "stuck-tenant"
+                    $0.actorID = "alice"
+                }
+                do {
+                    let _: Auditpipe_V1_RecentEventsResponse = try await service.recentEvents(request)
+                    Issue.record("RecentEvents answered although Redis is unreachable")
+                } catch let error as RPCError {
+                    #expect(error.code == .unavailable, "\(error)")
+                    #expect(error.message.contains("Redis is unavailable"), "\(error.message)")
+                }
+            }
         } }
     }
 
