@@ -80,7 +80,7 @@ struct RecentWriteBenchmark {
                     var request = Auditpipe_V1_RecentEventsRequest()
                     request.tenantID = tenant
                     request.actorID = "probe"
-                    request.limit = 20
+                    request.limit = 100
                     do {
                         let response: Auditpipe_V1_RecentEventsResponse = try await service.recentEvents(request)
                         log.seen(response.events.map(\.event.eventID), at: clock.now)
@@ -120,7 +120,7 @@ struct RecentWriteBenchmark {
             \(measurement.succeeded) events acknowledged of \(measurement.sent + measurement.skipped) scheduled at \(BenchFormat.value(rate))/s for \
             \(BenchFormat.value(duration.seconds)) s (achieved \(BenchFormat.value(achieved))/s, \(measurement.failed) failed\
             \(measurement.firstError.map { ": " + $0 } ?? "")), ClickHouse sink running; \(probed) probe events (every 50th, \(Self.probeUsers) users in \
-            \(Self.probeUsers) tenants) read by gRPC RecentEvents (limit 20) every \(BenchFormat.value(Double(pollInterval.nanoseconds) / 1e6)) ms \
+            \(Self.probeUsers) tenants) read by gRPC RecentEvents (limit 100) every \(BenchFormat.value(Double(pollInterval.nanoseconds) / 1e6)) ms \
             (\(log.failedReads) failed reads); freshness = end of the first read that returned the event minus its acknowledgement: p50 \
             \(BenchFormat.value(LatencySummary.milliseconds(summary.p50Nanoseconds))) ms, max \(BenchFormat.value(LatencySummary.milliseconds(summary.maxNanoseconds))) ms; \
             \(unseen) never seen
