@@ -131,8 +131,13 @@ struct PartitionBatcher: Sendable {
         return cut(now: now)
     }
 
-    /// A record of this partition arrived.
-    mutating func received(_ record: KafkaMessage, now: ContinuousClock.Instant) -> [Action] {
+    /// A record of this partition arrived, `waited` after it was written to Kafka (its
+    /// timestamp's age; zero when unknown). The batch delay counts from when its oldest record
+    /// was written, so records read from a backlog (after a restart or a rebalance) are not held
+    /// back a further ``Limits/maxDelay``: the next tick cuts them, with whatever arrived by then.
+    /// Only the row limit cuts here; time cuts happen at ticks and after a flush, so a backlog
+    /// becomes batches of what arrived meanwhile, never a batch per record.
+    mutating func received(_ record: KafkaMessage, now: ContinuousClock.Instant, waited: Duration = .zero) -> [Action] {
         switch phase {
         case .stopped, .finished: return []
         case .loading, .running, .draining: break
@@ -142,9 +147,9 @@ struct PartitionBatcher: Sendable {
             if let position, record.offset < position { return [] }  // redelivered: already batched
         }
         if let last = buffered.last, record.offset <= last.offset { return [] }
-        if buffered.isEmpty { bufferedSince = now }
+        if buffered.isEmpty { bufferedSince = now - min(max(waited, .zero), limits.maxDelay) }
         buffered.append(record)
-        var actions = cut(now: now)
+        var actions = cut(now: now, byTime: false)
         if !paused, buffered.count >= limits.pauseAt {
             paused = true
             actions.append(.pause)
@@ -219,7 +224,7 @@ struct PartitionBatcher: Sendable {
         replayCandidate = nil
     }
 
-    private mutating func cut(now: ContinuousClock.Instant) -> [Action] {
+    private mutating func cut(now: ContinuousClock.Instant, byTime: Bool = true) -> [Action] {
         guard phase == .running || phase == .draining, inFlight == nil, !buffered.isEmpty, let start = position else { return [] }
         let count: Int
         if let replay {
@@ -231,7 +236,7 @@ struct PartitionBatcher: Sendable {
             return [emit(count: count, range: BatchRange(topic: topic, partition: partition, first: start, last: last), now: now)]
         }
         let due = buffered.count >= limits.maxRows || phase == .draining
-            || bufferedSince.map { now - $0 >= limits.maxDelay } ?? false
+            || (byTime && bufferedSince.map { now - $0 >= limits.maxDelay } ?? false)
         guard due else { return [] }
         count = min(buffered.count, limits.maxRows)
         let last = buffered[count - 1].offset

@@ -75,7 +75,8 @@ final class PartitionWriter: Sendable {
     // MARK: Inputs (event loop, ticker, shutdown)
 
     func receive(_ record: KafkaMessage) async {
-        await apply(state.withLock { $0.received(record, now: .now) })
+        let waited = record.timestampMilliseconds.map { Duration.milliseconds(Int64(Date().timeIntervalSince1970 * 1000) - $0) } ?? .zero
+        await apply(state.withLock { $0.received(record, now: .now, waited: waited) })
     }
 
     func tick() async {

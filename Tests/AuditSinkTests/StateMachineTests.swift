@@ -64,6 +64,23 @@ struct PartitionBatcherTests {
         #expect(cut.map(\.range) == [BatchRange(topic: "t", partition: 0, first: 5, last: 7)])
     }
 
+    @Test("records that already waited in Kafka are cut at the next tick, in one batch, not one by one")
+    func backlogIsCutAtTheNextTick() {
+        var b = batcher(maxRows: 100)
+        _ = b.start(committed: 0, pending: nil, now: t0)
+        // A backlog: every record was written 5 s ago. Arrival alone never cuts by time.
+        for offset in Int64(0)...9 {
+            #expect(flushes(b.received(message(offset), now: t0, waited: .seconds(5))).isEmpty)
+        }
+        let cut = flushes(b.tick(now: t0))
+        #expect(cut.map(\.range) == [BatchRange(topic: "t", partition: 0, first: 0, last: 9)])
+        // Fresh records wait the whole delay as before.
+        _ = b.flushCompleted(now: t0)
+        _ = b.received(message(10), now: t0, waited: .milliseconds(3))
+        #expect(flushes(b.tick(now: t0 + .milliseconds(990))).isEmpty)
+        #expect(flushes(b.tick(now: t0 + .milliseconds(997))).map(\.range) == [BatchRange(topic: "t", partition: 0, first: 10, last: 10)])
+    }
+
     @Test func replaysExactlyThePendingRangeThatStartsAtTheCommittedOffset() {
         var b = batcher(maxRows: 2, delay: .milliseconds(1))
         let pending = BatchRange(topic: "t", partition: 0, first: 20, last: 24)
