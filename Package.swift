@@ -347,7 +347,7 @@ let package = Package(
         .testTarget(
             name: "SchemaToolsTests",
             dependencies: [
-                "SchemaTools", "SchemaRegistry", "AvroCodec", "auditpipe",
+                "SchemaTools", "SchemaRegistry", "AvroCodec", "auditpipe", "AuditPipeTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],

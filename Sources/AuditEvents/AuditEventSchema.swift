@@ -1,4 +1,5 @@
 public import AvroCodec
+import Foundation
 
 /// The Avro side of `AuditEvent`: the seed schema, and conversion to and from Avro records of any
 /// compatible schema version.
@@ -26,17 +27,10 @@ public enum AuditEventSchema {
     /// moved into `timestamp`'s type: a subject whose latest version is this one gets
     /// ``seedJSON`` as its next version (see the README's migration note). Records written with
     /// it read unchanged: the binary layout is the same.
-    public static let legacySeedJSON = """
-        {"type": "record", "name": "AuditEvent", "namespace": "com.worldtech.audit", "fields": [\
-        {"name": "event_id", "type": "string"}, \
-        {"name": "tenant_id", "type": "string"}, \
-        {"name": "actor_id", "type": "string"}, \
-        {"name": "event_type", "type": "string"}, \
-        {"name": "resource", "type": "string"}, \
-        {"name": "action", "type": "string"}, \
-        {"name": "timestamp", "type": "long", "logicalType": "timestamp-millis"}, \
-        {"name": "metadata", "type": {"type": "map", "values": "string"}, "default": {}}]}
-        """
+    public static let legacySeedJSON = seedJSON.replacingOccurrences(
+        of: #"{"name": "timestamp", "type": {"type": "long", "logicalType": "timestamp-millis"}}"#,
+        with: #"{"name": "timestamp", "type": "long", "logicalType": "timestamp-millis"}"#
+    )
 
     /// The parsed seed schema.
     public static let seed: AvroSchema = {

@@ -4,7 +4,6 @@ import AuditPipeProto
 import AuditPipeTestSupport
 import AuditServer
 import Foundation
-import Glibc
 import SwiftProtobuf
 import Synchronization
 import GRPCCore
@@ -61,7 +60,7 @@ struct HostileCallerTests {
     func readinessTellsTheTruth() async throws {
         // Server A takes its schemas from server B's registry, which is not running yet.
         var registryHost = try testConfiguration()
-        registryHost.httpAddress = HostAndPort(host: "127.0.0.1", port: try unusedPort())
+        registryHost.httpAddress = HostAndPort(host: "127.0.0.1", port: try unusedLocalPort())
         var configuration = try testConfiguration()
         configuration.eventsTopic = registryHost.eventsTopic
         configuration.schemaRegistryURL = "http://127.0.0.1:\(registryHost.httpAddress.port)"
@@ -142,26 +141,6 @@ struct IngestShutdownTests {
         // Without the drain the server would wait for the caller to close its stream.
         #expect(shutdownTook < .seconds(10), "\(shutdownTook)")
     }
-}
-
-/// A TCP port nothing listens on now (bound, then released, by the OS's choice).
-func unusedPort() throws -> Int {
-    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard socket >= 0 else { throw POSIXError(.EMFILE) }
-    defer { close(socket) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    try withUnsafeMutablePointer(to: &address) { pointer in
-        try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-            guard bind(socket, raw, length) == 0, getsockname(socket, raw, &length) == 0 else {
-                throw POSIXError(.EADDRINUSE)
-            }
-        }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// The gRPC health service's answer for `auditpipe.v1.AuditService`.

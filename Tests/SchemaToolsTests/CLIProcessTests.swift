@@ -1,3 +1,4 @@
+import AuditPipeTestSupport
 import Foundation
 import SchemaTools
 import Testing
@@ -116,7 +117,7 @@ struct CLIProcessTests {
         #expect(listed.status == 0)
         #expect(listed.stdout == "\(subject): v1 (id 1)\n")
 
-        let down = try await runAuditpipe(["schema", "check", "--schema", bad, "--subject", subject, "--registry", "http://127.0.0.1:\(try closedPort())"])
+        let down = try await runAuditpipe(["schema", "check", "--schema", bad, "--subject", subject, "--registry", "http://127.0.0.1:\(try unusedLocalPort())"])
         #expect(down.status == 2)
         #expect(down.stderr.contains("unreachable"))
     }

@@ -1,3 +1,4 @@
+import AuditPipeTestSupport
 import AvroCodec
 import Foundation
 import SchemaTools
@@ -151,7 +152,7 @@ struct RegistryCommandTests {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let candidate = try dir.write("c.avsc", Seed.v1)
-        let down = RegistryConnection(url: "http://127.0.0.1:\(try closedPort())", timeout: .seconds(5))
+        let down = RegistryConnection(url: "http://127.0.0.1:\(try unusedLocalPort())", timeout: .seconds(5))
         let output = await SchemaToolCommands.check(schemaPath: candidate, against: .registry(down, subject: subject), level: .backward, format: .text)
         #expect(output.exitCode == 2)
         #expect(output.standardError.contains("unreachable"))
