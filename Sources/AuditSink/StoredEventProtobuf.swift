@@ -83,19 +83,33 @@ public enum StoredEventProtobuf {
     /// Identical copies never reach here: they are one member.
     static func withoutRepeatedIDs(_ members: [[UInt8]]) -> [[UInt8]] {
         guard members.count > 1 else { return members }
-        var seen = Set<ArraySlice<UInt8>>(minimumCapacity: members.count)
+        var seen = Set<IDBytes>(minimumCapacity: members.count)
         var repeated = false
         for member in members {
-            if let id = eventID(in: member), !id.isEmpty, !seen.insert(id).inserted { repeated = true; break }
+            if let id = eventID(in: member), !id.isEmpty, !seen.insert(IDBytes(bytes: id)).inserted { repeated = true; break }
         }
         guard repeated else { return members }
         seen.removeAll(keepingCapacity: true)
         var kept: [[UInt8]] = []
         for member in members.reversed() {
-            if let id = eventID(in: member), !id.isEmpty, !seen.insert(id).inserted { continue }
+            if let id = eventID(in: member), !id.isEmpty, !seen.insert(IDBytes(bytes: id)).inserted { continue }
             kept.append(member)
         }
         return kept.reversed()
+    }
+
+    /// An event id's bytes, hashed in one call (`ArraySlice<UInt8>` hashes byte by byte: 5% of the
+    /// server's CPU while answering RecentEvents).
+    private struct IDBytes: Hashable {
+        var bytes: ArraySlice<UInt8>
+
+        func hash(into hasher: inout Hasher) {
+            bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
+
+        static func == (a: IDBytes, b: IDBytes) -> Bool {
+            a.bytes.count == b.bytes.count && a.bytes.withUnsafeBytes { x in b.bytes.withUnsafeBytes { y in x.elementsEqual(y) } }
+        }
     }
 
     // MARK: Wire format
