@@ -16,8 +16,8 @@ import SwiftProtobuf
 /// query over a window of the range, sized to about ``pieceBytes`` of events, which is read to
 /// its end and encoded before any of it is handed out. A slow or paused reader therefore holds
 /// no query open, `max_execution_time` bounds each piece rather than the report, and a report
-/// of any length completes. The next piece is fetched while the current one is handed out.
-/// Memory per report: about two pieces. Pieces follow the report order
+/// of any length completes. The next pieces (``maxPiecesInFlight``) are read while the current
+/// one is handed out. Memory per report: about three pieces. Pieces follow the report order
 /// `(timestamp, kafka_partition, kafka_offset)`, unique per event, and each starts strictly
 /// after the last event of the one before: every event exactly once, in order.
 ///
@@ -41,6 +41,9 @@ public struct ComplianceReportExecutor: Sendable {
     public var pieceBytes: Int
     /// The most events in one piece.
     public var maxPieceRows: Int
+    /// Pieces read at once (ahead of the one being handed out): ClickHouse works on the next
+    /// while the server encodes and sends the current one.
+    public var maxPiecesInFlight: Int
     /// A chunk (one gRPC message) is cut after this many encoded bytes of events (it may exceed
     /// it by one event); keep it well under the clients' 4 MiB message limit.
     public var chunkBytes: Int
@@ -59,6 +62,7 @@ public struct ComplianceReportExecutor: Sendable {
         maxExecutionTime: Duration = .seconds(300),
         pieceBytes: Int = 16 << 20,
         maxPieceRows: Int = 200_000,
+        maxPiecesInFlight: Int = 2,
         chunkBytes: Int = 1 << 20,
         aggregatesPerChunk: Int = 4096,
         maxAggregateBytes: Int = 256 << 20
@@ -70,6 +74,7 @@ public struct ComplianceReportExecutor: Sendable {
         self.maxExecutionTime = maxExecutionTime
         self.pieceBytes = max(1, pieceBytes)
         self.maxPieceRows = max(1, maxPieceRows)
+        self.maxPiecesInFlight = max(1, maxPiecesInFlight)
         self.chunkBytes = max(1, chunkBytes)
         self.aggregatesPerChunk = max(1, aggregatesPerChunk)
         self.maxAggregateBytes = max(1, maxAggregateBytes)
@@ -121,22 +126,38 @@ public struct ComplianceReportExecutor: Sendable {
             // piece's byte budget (2 x pieceBytes).
             configuration: .init(pieceBytes: pieceBytes, maxPieceRows: maxPieceRows, initialPieceRows: max(1, min(maxPieceRows, pieceBytes / 256)))
         )
-        guard case .fetch(let first) = walker.next() else { return }
-        var current = try await fetch(first, statement: statement, queryID: "\(queryID)-0")
-        var index = 1
-        while true {
-            walker.received(current.outcome)
-            guard case .fetch(let piece) = walker.next() else {
-                for chunk in current.chunks { try await body(chunk) }
-                return
+        let depth = maxPiecesInFlight
+        try await withThrowingTaskGroup(of: (Int, Fetched).self) { group in
+            // Pieces in flight, oldest first, and answers that arrived out of order.
+            var inFlight: [Int] = []
+            var arrived: [Int: Fetched] = [:]
+            var nextIndex = 0
+            func launch() {
+                while inFlight.count < depth, case .fetch(let piece) = walker.next() {
+                    let index = nextIndex
+                    nextIndex += 1
+                    inFlight.append(index)
+                    group.addTask { (index, try await fetch(piece, statement: statement, queryID: "\(queryID)-\(index)")) }
+                }
             }
-            // The next piece is read while this one is handed out; leaving the scope early
-            // (body threw, or cancellation) cancels it, which kills its query.
-            let pieceID = "\(queryID)-\(index)"
-            async let next = fetch(piece, statement: statement, queryID: pieceID)
-            for chunk in current.chunks { try await body(chunk) }
-            current = try await next
-            index += 1
+            launch()
+            while let oldest = inFlight.first {
+                while arrived[oldest] == nil {
+                    guard let (index, fetched) = try await group.next() else { return }
+                    // Answers of discarded pieces (no longer in flight) are dropped.
+                    if inFlight.contains(index) { arrived[index] = fetched }
+                }
+                let current = arrived.removeValue(forKey: oldest)!
+                inFlight.removeFirst()
+                if walker.received(current.outcome) == .discardLater {
+                    for index in inFlight { arrived[index] = nil }
+                    inFlight.removeAll()
+                }
+                // The next pieces are read while this one is handed out; leaving early (body
+                // threw, or cancellation) cancels them, which kills their queries.
+                launch()
+                for chunk in current.chunks { try await body(chunk) }
+            }
         }
     }
 

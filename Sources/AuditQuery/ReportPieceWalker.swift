@@ -14,8 +14,9 @@
 /// that a piece holds about ``Configuration/pieceBytes`` of events: it reads about what it
 /// returns, and ClickHouse's `max_execution_time` bounds one piece, never the whole report.
 ///
-/// Pure: the executor does the I/O. Call ``next()``, run the piece, report with
-/// ``received(_:)``, until ``next()`` answers ``Action/finished``.
+/// Pure: the executor does the I/O. Call ``next()`` (again while pieces are in flight, to
+/// read ahead), run the pieces, report their answers with ``received(_:)`` in order, until
+/// ``next()`` answers ``Action/finished``.
 package struct ReportPieceWalker: Sendable, Hashable {
     /// How pieces are sized.
     package struct Configuration: Sendable, Hashable {
@@ -74,10 +75,22 @@ package struct ReportPieceWalker: Sendable, Hashable {
 
     /// What to do next.
     package enum Action: Sendable, Hashable {
-        /// Run this piece, then call ``received(_:)``.
+        /// Run this piece and report its answer with ``received(_:)``, in the order the pieces
+        /// were handed out.
         case fetch(Piece)
+        /// No piece can be planned before the oldest piece in flight is received.
+        case wait
         /// The report is complete.
         case finished
+    }
+
+    /// What ``received(_:)`` says about the pieces handed out after the one received.
+    package enum Continuation: Sendable, Hashable {
+        /// They stand.
+        case keep
+        /// They were planned on the assumption that this piece would exhaust its window, and it
+        /// did not: drop their answers; the walk goes on after this piece's last event.
+        case discardLater
     }
 
     let configuration: Configuration
@@ -92,8 +105,10 @@ package struct ReportPieceWalker: Sendable, Hashable {
     private(set) var window: Int64
     /// The next piece's row limit.
     private(set) var pieceRows: Int
-    private var inFlight: Piece?
-    private var done = false
+    /// Pieces handed out and not yet received, oldest first.
+    private var inFlight: [Piece] = []
+    /// Whether a piece with rows was received (its bytes per row size the pieces since).
+    private var sized = false
 
     /// A walker over `[from, to)` resuming after `after` (a cursor's position), returning at
     /// most `limit` rows in all.
@@ -119,27 +134,37 @@ package struct ReportPieceWalker: Sendable, Hashable {
         }
     }
 
-    /// The next piece, or ``Action/finished``.
+    /// The next piece, or ``Action/wait`` or ``Action/finished``.
+    ///
+    /// With pieces in flight, the next one starts where the newest ends, on the assumption
+    /// that each exhausts its window (the usual case: windows aim at 3/4 of the row limit); a
+    /// piece that does not is reported by ``received(_:)`` as ``Continuation/discardLater``.
+    /// Until a piece with rows has been received (its row size sizes the pieces), and for a
+    /// report with a `limit` (the rows left decide the next piece's limit), pieces are walked
+    /// one at a time.
     package mutating func next() -> Action {
-        precondition(inFlight == nil, "next() called before the previous piece was received")
-        guard !done, lower < end, remaining != 0 else {
-            done = true
-            return .finished
-        }
+        // Read ahead only once a piece has told the row size, and never under a limit.
+        if !inFlight.isEmpty, remaining != nil || !sized { return .wait }
+        guard lower < end, remaining != 0 else { return inFlight.isEmpty ? .finished : .wait }
         var limit = pieceRows
         if let remaining, remaining < UInt64(limit) { limit = Int(remaining) }
         let to = lower + min(window, end - lower)
         let piece = Piece(from: lower, to: to, after: after, limit: limit)
-        inFlight = piece
+        inFlight.append(piece)
+        // The next piece (if planned before this one is received) assumes it exhausts its window.
+        lower = to
+        after = nil
         return .fetch(piece)
     }
 
-    /// Records the answer of the piece ``next()`` returned and sizes the next one.
-    package mutating func received(_ outcome: Outcome) {
-        guard let piece = inFlight else { preconditionFailure("received(_:) without a piece in flight") }
-        inFlight = nil
+    /// Records the answer of the oldest piece in flight and sizes the next one.
+    @discardableResult
+    package mutating func received(_ outcome: Outcome) -> Continuation {
+        guard !inFlight.isEmpty else { preconditionFailure("received(_:) without a piece in flight") }
+        let piece = inFlight.removeFirst()
         if let remaining { self.remaining = remaining - min(remaining, UInt64(outcome.rows)) }
         if outcome.rows > 0 {
+            sized = true
             let bytesPerRow = max(1, outcome.bytes / outcome.rows)
             pieceRows = max(1, min(configuration.maxPieceRows, configuration.pieceBytes / bytesPerRow))
         }
@@ -147,18 +172,18 @@ package struct ReportPieceWalker: Sendable, Hashable {
         // about what it returned) and the limit is only the memory bound.
         let target = max(1, Int64(pieceRows) * 3 / 4)
         let covered: Int64
+        var continuation = Continuation.keep
         if outcome.exhaustedWindow {
+            // Every event before piece.to was received; `lower` is already at or past it.
             covered = piece.to - piece.from
-            lower = piece.to
-            // Every event before `lower` was received: the position adds nothing.
-            after = nil
         } else {
             guard let last = outcome.last else {
-                // Stopped before the first row (a single event larger than the byte budget is
-                // still received: the executor always keeps at least one row).
+                // The executor keeps at least one row of a piece that it stops early.
                 preconditionFailure("a piece that did not exhaust its window returned no row")
             }
             covered = max(1, last.timestampMilliseconds - piece.from + 1)
+            if !inFlight.isEmpty { continuation = .discardLater }
+            inFlight.removeAll()
             lower = last.timestampMilliseconds
             after = last
         }
@@ -170,6 +195,7 @@ package struct ReportPieceWalker: Sendable, Hashable {
             let grown = Double(Self.saturatingMultiply(covered, configuration.maxGrowth))
             window = Int64(max(1, min(scaled, grown)))
         }
+        return continuation
     }
 
     private static func saturatingMultiply(_ a: Int64, _ b: Int64) -> Int64 {

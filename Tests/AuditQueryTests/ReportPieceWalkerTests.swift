@@ -45,6 +45,55 @@ struct ReportPieceWalkerTests {
         return (rows, pieces, read)
     }
 
+    /// Runs a walker with up to `depth` pieces in flight, answering them in order, and dropping
+    /// the answers of pieces the walker discards, as the executor does.
+    func walkAhead(_ walker: ReportPieceWalker, _ model: Model, depth: Int, budget: Int = .max) -> (rows: [ReportPosition], pieces: Int, discarded: Int) {
+        var walker = walker
+        var rows: [ReportPosition] = []
+        var inFlight: [ReportPieceWalker.Piece] = []
+        var pieces = 0
+        var discarded = 0
+        while true {
+            while inFlight.count < depth, case .fetch(let piece) = walker.next() {
+                inFlight.append(piece)
+                pieces += 1
+            }
+            guard !inFlight.isEmpty else { break }
+            let answer = model.answer(inFlight.removeFirst(), budget: budget)
+            rows += answer.rows
+            if walker.received(answer.outcome) == .discardLater {
+                discarded += inFlight.count
+                inFlight.removeAll()
+            }
+            if pieces > 100_000 { Issue.record("the walker does not finish"); break }
+        }
+        #expect(walker.next() == .finished)
+        return (rows, pieces, discarded)
+    }
+
+    @Test func readingAheadKeepsEveryEventOnceInOrder() {
+        var generator = SystemRandomNumberGenerator()
+        var discarded = 0
+        for round in 0..<60 {
+            let from: Int64 = 1_000_000
+            let to = from + Int64.random(in: 1...(90 * 86_400_000), using: &generator)
+            var model = Self.randomModel(count: Int.random(in: 0...4_000, using: &generator), from: from, to: to, ties: round % 2 == 0, using: &generator)
+            // Some large rows: the byte budget stops pieces early, and pieces read ahead are dropped.
+            model.bytesPerRow = { $0.kafkaOffset % 11 == 0 ? 30_000 : 200 }
+            let limit: UInt64? = round % 4 == 0 ? UInt64.random(in: 0...3_000, using: &generator) : nil
+            let walker = ReportPieceWalker(
+                from: from, to: to, after: nil, limit: limit, estimatedRows: round % 3 == 0 ? nil : model.events.count,
+                configuration: .init(pieceBytes: Int.random(in: 1_000...60_000, using: &generator), maxPieceRows: Int.random(in: 1...800, using: &generator), initialPieceRows: 200)
+            )
+            let walked = walkAhead(walker, model, depth: Int.random(in: 1...4, using: &generator), budget: 50_000)
+            var expected = model.events
+            if let limit { expected = Array(expected.prefix(Int(limit))) }
+            #expect(walked.rows == expected, "round \(round)")
+            discarded += walked.discarded
+        }
+        #expect(discarded > 0, "no piece read ahead was ever discarded: the test does not exercise it")
+    }
+
     static func randomModel(count: Int, from: Int64, to: Int64, ties: Bool, using generator: inout some RandomNumberGenerator) -> Model {
         var events: [ReportPosition] = []
         var offsets = [Int64](repeating: 0, count: 6)
