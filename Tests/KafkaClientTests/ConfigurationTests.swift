@@ -64,9 +64,28 @@ struct ConfigurationTests {
         #expect(properties["enable.auto.commit"] == "false")
         #expect(properties["enable.auto.offset.store"] == "false")
         #expect(properties["auto.offset.reset"] == "earliest")
-        #expect(properties["partition.assignment.strategy"] == "cooperative-sticky")
+        #expect(properties["partition.assignment.strategy"] == "range")
+        #expect(properties["session.timeout.ms"] == "6000")
+        #expect(properties["heartbeat.interval.ms"] == "2000")
+        #expect(properties["group.instance.id"] == nil)
         #expect(properties["group.id"] == "g")
         #expect(properties["log.queue"] == "true")
+    }
+
+    @Test func consumerMembershipRules() throws {
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: ["127.0.0.1:9092"], groupID: "g")
+        configuration.heartbeatIntervalMilliseconds = configuration.sessionTimeoutMilliseconds
+        let heartbeat = #expect(throws: KafkaError.self) { try configuration.validate() }
+        #expect(heartbeat?.message.contains("heartbeatIntervalMilliseconds") == true)
+        configuration.heartbeatIntervalMilliseconds = 2000
+        configuration.groupInstanceID = ""
+        let empty = #expect(throws: KafkaError.self) { try configuration.validate() }
+        #expect(empty?.message.contains("groupInstanceID") == true)
+        configuration.groupInstanceID = "pod-7"
+        try configuration.validate()
+        #expect(Dictionary(uniqueKeysWithValues: configuration.properties)["group.instance.id"] == "pod-7")
+        configuration.additionalProperties["group.instance.id"] = "other"
+        #expect(throws: KafkaError.self) { try configuration.validate() }
     }
 
     @Test func consumerRules() {
