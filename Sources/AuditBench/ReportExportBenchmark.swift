@@ -313,35 +313,16 @@ package struct ChunkEventCount: MessageDeserializer {
 
     package func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> Int {
         try serializedMessageBytes.withUnsafeBytes { bytes in
-            var offset = 0
+            var reader = ProtobufWire.Reader(bytes)
             var events = 0
-            func varint() throws -> UInt64 {
-                var value: UInt64 = 0
-                var shift: UInt64 = 0
-                while offset < bytes.count, shift < 64 {
-                    let byte = bytes[offset]
-                    offset += 1
-                    value |= UInt64(byte & 0x7F) << shift
-                    if byte < 0x80 { return value }
-                    shift += 7
-                }
-                throw BenchSetupError("a malformed ComplianceReportChunk")
-            }
-            while offset < bytes.count {
-                let tag = try varint()
-                switch tag & 7 {
-                case 0: _ = try varint()
-                case 1: offset += 8
-                case 5: offset += 4
-                case 2:
-                    let length = try varint()
-                    guard length <= UInt64(bytes.count - offset) else { throw BenchSetupError("a truncated ComplianceReportChunk") }
-                    offset += Int(length)
-                    if tag >> 3 == 1 { events += 1 }
-                default: throw BenchSetupError("a malformed ComplianceReportChunk")
+            while let (field, wireType) = try reader.tag() {
+                if field == 1, wireType == 2 {
+                    _ = try reader.bytes()
+                    events += 1
+                } else {
+                    try reader.skip(wireType)
                 }
             }
-            guard offset == bytes.count else { throw BenchSetupError("a truncated ComplianceReportChunk") }
             return events
         }
     }

@@ -95,12 +95,15 @@ struct ReportEventEncoder {
 
     private mutating func readHeader() throws(ReportEncodingError) -> Bool {
         let start = pending.readerIndex
+        func leb128() throws(ReportEncodingError) -> UInt64? {
+            do { return try pending.readLEB128() } catch { throw ReportEncodingError(error.message) }
+        }
         func text() throws(ReportEncodingError) -> String? {
-            guard let length = pending.readReportLEB128() else { return nil }
+            guard let length = try leb128() else { return nil }
             guard length < 1 << 20 else { throw ReportEncodingError("a header name is \(length) bytes long") }
             return pending.readString(length: Int(length))
         }
-        guard let count = pending.readReportLEB128() else { pending.moveReaderIndex(to: start); return false }
+        guard let count = try leb128() else { pending.moveReaderIndex(to: start); return false }
         let expected = ComplianceReportStatement.rowColumns
         guard count == UInt64(expected.count) else {
             throw ReportEncodingError("the answer has \(count) columns, expected \(expected.count)")
@@ -392,7 +395,7 @@ private struct Reader {
 }
 
 /// Protobuf wire-format helpers shared by the report's encoder and its readers.
-enum ProtobufWire {
+package enum ProtobufWire {
     @inline(__always) static func varintSize(_ value: UInt64) -> Int {
         // 1 byte per started group of 7 bits; 0 takes 1 byte.
         (64 - (value | 1).leadingZeroBitCount + 6) / 7
@@ -470,22 +473,52 @@ enum ProtobufWire {
     }
 }
 
-extension ByteBuffer {
-    /// Reads a LEB128 unsigned integer; nil (reader index unchanged) when incomplete.
-    mutating func readReportLEB128() -> UInt64? {
-        var value: UInt64 = 0
-        var shift: UInt64 = 0
-        var index = readerIndex
-        while let byte = getInteger(at: index, as: UInt8.self) {
-            index += 1
-            value |= UInt64(byte & 0x7F) << shift
-            if byte < 0x80 {
-                moveReaderIndex(to: index)
-                return value
+extension ProtobufWire {
+    /// Reads protobuf fields from bytes: the CLI's export writer and the benchmark's chunk counter.
+    package struct Reader {
+        let input: UnsafeRawBufferPointer
+        var offset = 0
+
+        package init(_ input: UnsafeRawBufferPointer) { self.input = input }
+
+        @inline(__always) package mutating func varint() throws(ReportExportError) -> UInt64 {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while offset < input.count {
+                let byte = input[offset]
+                offset += 1
+                value |= UInt64(byte & 0x7F) << shift
+                if byte < 0x80 { return value }
+                shift += 7
+                if shift >= 64 { break }
             }
-            shift += 7
-            if shift >= 64 { return nil }
+            throw ReportExportError(description: "a malformed varint in a report chunk")
         }
-        return nil
+
+        /// The next field number and wire type; nil at the end.
+        @inline(__always) package mutating func tag() throws(ReportExportError) -> (Int, UInt64)? {
+            guard offset < input.count else { return nil }
+            let tag = try varint()
+            return (Int(truncatingIfNeeded: tag >> 3), tag & 7)
+        }
+
+        @inline(__always) package mutating func bytes() throws(ReportExportError) -> UnsafeRawBufferPointer {
+            let length = try varint()
+            guard length <= UInt64(input.count - offset) else { throw ReportExportError(description: "a field runs past the end of a report chunk") }
+            defer { offset += Int(length) }
+            return UnsafeRawBufferPointer(rebasing: input[offset..<(offset + Int(length))])
+        }
+
+        package mutating func skip(_ wireType: UInt64) throws(ReportExportError) {
+            switch wireType {
+            case 0: _ = try varint()
+            case 1, 5:
+                let size = wireType == 1 ? 8 : 4
+                guard input.count - offset >= size else { throw ReportExportError(description: "a field runs past the end of a report chunk") }
+                offset += size
+            case 2: _ = try bytes()
+            default: throw ReportExportError(description: "wire type \(wireType) in a report chunk")
+            }
+        }
     }
 }

@@ -57,7 +57,7 @@ public struct ReportExportWriter {
     /// - Throws: ``ReportExportError`` when the bytes are not a `ComplianceReportChunk`.
     public mutating func append(chunk: UnsafeRawBufferPointer, to output: inout [UInt8]) throws(ReportExportError) -> ChunkSummary {
         var summary = ChunkSummary(events: 0, aggregates: 0, nextCursor: "")
-        var reader = WireReader(chunk)
+        var reader = ProtobufWire.Reader(chunk)
         while let (field, wireType) = try reader.tag() {
             switch (field, wireType) {
             case (1, 2):
@@ -106,11 +106,11 @@ public struct ReportExportWriter {
     private mutating func appendEvent(_ stored: UnsafeRawBufferPointer, to output: inout [UInt8]) throws(ReportExportError) {
         var event = Event()
         entries.removeAll(keepingCapacity: true)
-        var outer = WireReader(stored)
+        var outer = ProtobufWire.Reader(stored)
         while let (field, wireType) = try outer.tag() {
             switch (field, wireType) {
             case (1, 2):
-                var inner = WireReader(try outer.bytes())
+                var inner = ProtobufWire.Reader(try outer.bytes())
                 while let (field, wireType) = try inner.tag() {
                     switch (field, wireType) {
                     case (1, 2): event.eventID = try inner.bytes()
@@ -121,7 +121,7 @@ public struct ReportExportWriter {
                     case (6, 2): event.action = try inner.bytes()
                     case (7, 0): event.timestamp = Int64(bitPattern: try inner.varint())
                     case (8, 2):
-                        var entry = WireReader(try inner.bytes())
+                        var entry = ProtobufWire.Reader(try inner.bytes())
                         var pair = Entry(key: UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer(start: nil, count: 0))
                         while let (field, wireType) = try entry.tag() {
                             switch (field, wireType) {
@@ -332,54 +332,6 @@ public struct ReportExportWriter {
 public struct ReportExportError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What is wrong.
     public var description: String
-}
-
-/// Reads protobuf fields from bytes.
-private struct WireReader {
-    let input: UnsafeRawBufferPointer
-    var offset = 0
-
-    init(_ input: UnsafeRawBufferPointer) { self.input = input }
-
-    @inline(__always) mutating func varint() throws(ReportExportError) -> UInt64 {
-        var value: UInt64 = 0
-        var shift: UInt64 = 0
-        while offset < input.count {
-            let byte = input[offset]
-            offset += 1
-            value |= UInt64(byte & 0x7F) << shift
-            if byte < 0x80 { return value }
-            shift += 7
-            if shift >= 64 { break }
-        }
-        throw ReportExportError(description: "a malformed varint in a report chunk")
-    }
-
-    /// The next field number and wire type; nil at the end.
-    @inline(__always) mutating func tag() throws(ReportExportError) -> (Int, UInt64)? {
-        guard offset < input.count else { return nil }
-        let tag = try varint()
-        return (Int(truncatingIfNeeded: tag >> 3), tag & 7)
-    }
-
-    @inline(__always) mutating func bytes() throws(ReportExportError) -> UnsafeRawBufferPointer {
-        let length = try varint()
-        guard length <= UInt64(input.count - offset) else { throw ReportExportError(description: "a field runs past the end of a report chunk") }
-        defer { offset += Int(length) }
-        return UnsafeRawBufferPointer(rebasing: input[offset..<(offset + Int(length))])
-    }
-
-    mutating func skip(_ wireType: UInt64) throws(ReportExportError) {
-        switch wireType {
-        case 0: _ = try varint()
-        case 1, 5:
-            let size = wireType == 1 ? 8 : 4
-            guard input.count - offset >= size else { throw ReportExportError(description: "a field runs past the end of a report chunk") }
-            offset += size
-        case 2: _ = try bytes()
-        default: throw ReportExportError(description: "wire type \(wireType) in a report chunk")
-        }
-    }
 }
 
 extension [UInt8] {

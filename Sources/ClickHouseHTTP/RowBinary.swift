@@ -348,8 +348,8 @@ extension ByteBuffer {
         } while value != 0
     }
 
-    /// Reads an unsigned LEB128 varint; nil when the buffer ends first.
-    mutating func readLEB128() throws(ClickHouseError) -> UInt64? {
+    /// Reads an unsigned LEB128 varint; nil (reader index unchanged) when the buffer ends first.
+    package mutating func readLEB128() throws(ClickHouseError) -> UInt64? {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         var index = readerIndex

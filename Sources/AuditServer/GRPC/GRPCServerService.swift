@@ -1,7 +1,7 @@
 package import GRPCCore
 package import GRPCNIOTransportHTTP2
 import GRPCProtobuf
-package import ServiceLifecycle
+import ServiceLifecycle
 import SwiftProtobuf
 
 /// What one caller may hold of the gRPC server, and for how long.
