@@ -106,14 +106,7 @@ package struct ReportExportBenchmark: Sendable {
 
     /// Creates the table with the sink's migrations and fills it, unless it holds the data set.
     private func prepare(client: ClickHouseClient, database: String) async throws -> String {
-        let admin = try ClickHouseClient(configuration: ClickHouseConfiguration(
-            url: client.configuration.url, user: client.configuration.user, password: client.configuration.password
-        ))
-        try await admin.execute("CREATE DATABASE IF NOT EXISTS `\(database)`")
-        try? await admin.shutdown()
-        let store = try ClickHouseEventStore(client: client, tables: ClickHouseTables())
-        try await store.migrate()
-        let existing = try await SinkThroughputBenchmark.scalar(client, "SELECT count() FROM audit_events")
+        let existing = try await ReportBenchmark.migratedEventsTable(client: client, database: database)
         if existing == rows { return "reused \(database).audit_events (\(rows) events of tenant \(Self.tenant) over 2026)" }
         if existing != 0 { try await client.execute("TRUNCATE TABLE audit_events") }
         let started = ContinuousClock.now
