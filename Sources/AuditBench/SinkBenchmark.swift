@@ -81,8 +81,10 @@ package struct SinkThroughputBenchmark: Sendable {
         //    cost), in the order on, off, off, on so that warm-up and drift weigh on both alike.
         var withChain: [Drain] = []
         var withoutChain: [Drain] = []
-        for (pass, chain) in [true, false, false, true].enumerated() {
-            let passDatabase = pass == 0 ? database : "\(database)_pass\(pass)"
+        let passes = [true, false, false, true]
+        let passDatabases = passes.indices.map { $0 == 0 ? database : "\(database)_pass\($0)" }
+        for (pass, chain) in passes.enumerated() {
+            let passDatabase = passDatabases[pass]
             try await admin.execute("CREATE DATABASE IF NOT EXISTS `\(passDatabase)`")
             let result = try await drain(count: count, topic: topic, database: passDatabase, chain: chain, producer: producer, environment: environment)
             let stored = try await Self.scalar(admin, "SELECT count() FROM `\(passDatabase)`.audit_events")
@@ -99,6 +101,7 @@ package struct SinkThroughputBenchmark: Sendable {
         let clickHouseCPU = Drain.cpuMicrosecondsPerRow(of: withChain, rows: count, \.clickHouseCPUSeconds)
         let window = withChain[0].window
         let totalSeconds = withChain[0].totalSeconds
+        let work = try await SinkStatementCost.read(admin, databases: passDatabases)
         let configuration = AuditSinkConfiguration()
 
         // 3. The ceiling: the same rows from a file, one direct HTTP insert into an identical table.
@@ -137,7 +140,19 @@ package struct SinkThroughputBenchmark: Sendable {
             pre-produce took \(BenchFormat.fixed(produceSeconds, decimals: 1)) s
             """
         let chainRatio = sinkRate / plainRate
-        var cpu: [BenchResult] = []
+        let storedRows = count * passes.count
+        let lookup = work[SinkQueryComment.eventKeyLookup] ?? SinkStatementCost()
+        var cpu: [BenchResult] = [
+            BenchResult(
+                benchmark: "sink", figure: "event_id_lookup_rows_read_per_row", value: Double(lookup.readRows) / Double(storedRows), unit: "x",
+                peer: nil, peerValue: nil, target: "<= 1.0", met: lookup.readRows <= storedRows,
+                notes: """
+                    read_rows of the duplicate check's look-ups (system.query_log, log_comment \(SinkQueryComment.eventKeyLookup)) over the \
+                    rows stored, all four passes (UUIDv7 event ids, \(lookup.queries) look-ups); ClickHouse CPU per stored row by statement \
+                    (query_log ProfileEvents, merges not included): \(SinkStatementCost.summary(work, rows: storedRows))
+                    """
+            )
+        ]
         if let ceilingClickHouseCPU, let clickHouseCPU {
             let cpuNotes = """
                 utime + stime from /proc over each whole pass (sink start to last commit, group join included) per stored row; \
@@ -310,17 +325,57 @@ package struct SinkThroughputBenchmark: Sendable {
     }
 }
 
+/// What each statement the sink runs per batch cost ClickHouse over some databases, from
+/// `system.query_log` (the sink tags each with a `log_comment`).
+struct SinkStatementCost {
+    var queries = 0
+    var readRows = 0
+    var cpuSeconds = 0.0
+
+    static func read(_ admin: ClickHouseClient, databases: [String]) async throws -> [String: SinkStatementCost] {
+        try await admin.execute("SYSTEM FLUSH LOGS")
+        let list = databases.map { "'\($0)'" }.joined(separator: ", ")
+        let comments = SinkQueryComment.all.map { "'\($0)'" }.joined(separator: ", ")
+        let buffer = try await admin.queryCollecting(
+            """
+            SELECT log_comment, count(), sum(read_rows),
+                sum(ProfileEvents['UserTimeMicroseconds'] + ProfileEvents['SystemTimeMicroseconds']) / 1e6
+            FROM system.query_log
+            WHERE type = 'QueryFinish' AND event_date >= yesterday() AND current_database IN (\(list)) AND log_comment IN (\(comments))
+            GROUP BY log_comment FORMAT TabSeparated
+            """
+        )
+        var result: [String: SinkStatementCost] = [:]
+        for line in String(buffer: buffer).split(separator: "\n") {
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+            guard fields.count == 4, let queries = Int(fields[1]), let rows = Int(fields[2]), let cpu = Double(fields[3]) else { continue }
+            result[String(fields[0])] = SinkStatementCost(queries: queries, readRows: rows, cpuSeconds: cpu)
+        }
+        return result
+    }
+
+    /// `insert 2.10 us (1,200 queries), event-key-lookup 0.80 us, ...` per stored row.
+    static func summary(_ costs: [String: SinkStatementCost], rows: Int) -> String {
+        SinkQueryComment.all.map { comment in
+            let cost = costs[comment] ?? SinkStatementCost()
+            let name = comment.replacingOccurrences(of: "auditpipe-sink-", with: "")
+            return "\(name) \(BenchFormat.fixed(cost.cpuSeconds * 1e6 / Double(rows), decimals: 2)) us (\(cost.queries) queries)"
+        }.joined(separator: ", ")
+    }
+}
+
 /// The events the sink benchmarks store: 20 tenants, 1,000 actors, five types, times in the
 /// last hour, a small metadata map (about the size of the simulator's events).
 package enum SinkBenchEvents {
     static let types = ["auth", "data_change", "permission_change", "admin_action", "api_access"]
     static let actions = ["login", "logout", "read", "update", "delete", "grant", "revoke", "export"]
 
-    /// Event `index` of a run whose clock read `now` (ms) at the start; `run` keeps ids of
-    /// different runs apart.
-    package static func event(_ index: Int, now: Int64, run: String = "", tenantPrefix: String = "bench-tenant-") -> AuditEvent {
+    /// Event `index` of a run whose clock read `now` (ms) at the start. Its id is a UUIDv7 as the
+    /// server assigns them (time-ordered: 16 events per millisecond from `now`, random bits), so
+    /// the duplicate check sees the keys it sees in production.
+    package static func event(_ index: Int, now: Int64, tenantPrefix: String = "bench-tenant-") -> AuditEvent {
         AuditEvent(
-            eventID: "\(run)evt-\(index)",
+            eventID: UUIDv7.make(milliseconds: now + Int64(index / 16)),
             tenantID: "\(tenantPrefix)\(index % 20)",
             actorID: "user-\((index &* 7919) % 1000)",
             eventType: types[index % types.count],

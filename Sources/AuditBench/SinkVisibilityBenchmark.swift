@@ -77,7 +77,7 @@ package struct SinkVisibilityBenchmark: Sendable {
     private func measure(client: AuditPipeClient, admin: ClickHouseClient, database: String, run: String) async throws -> [BenchResult] {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         // Warm-up: the sink group must have joined and the whole path be hot before measuring.
-        let warmup = (0..<200).map { SinkBenchEvents.event($0, now: now, run: "\(run)-warm-", tenantPrefix: "bench-vis-\(run)-") }
+        let warmup = (0..<200).map { SinkBenchEvents.event($0, now: now, tenantPrefix: "bench-vis-\(run)-") }
         let warmResults: [IngestResult] = try await client.ingest(warmup)
         if let refused = warmResults.first(where: { !$0.isDurable }) {
             throw BenchSetupError("warm-up events were not acknowledged: \(refused)")
@@ -117,7 +117,7 @@ package struct SinkVisibilityBenchmark: Sendable {
         let measurement = try await client.withIngestStream { first in
             try await client.withIngestStream { second in
                 await LoadDriver.openLoop(label: "ingest", schedule: schedule, maxInFlight: 20_000) { index in
-                    let event = SinkBenchEvents.event(index, now: eventNow, run: "\(run)-", tenantPrefix: tenantPrefix)
+                    let event = SinkBenchEvents.event(index, now: eventNow, tenantPrefix: tenantPrefix)
                     let stream = index % 2 == 0 ? first : second
                     switch await stream.send(event) {
                     case .durable(let partition, let offset):

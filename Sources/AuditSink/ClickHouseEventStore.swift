@@ -159,6 +159,33 @@ public final class ClickHouseEventStore: Sendable {
                 GROUP BY consumer_group, topic, kafka_partition
                 """,
             ]),
+            // The duplicate check read the event_id projection: about one 1,024-row granule per
+            // tenant and part for every batch, 22 rows read per row stored in `bench sink`, and
+            // the projection made every insert and merge sort and write the keys a second time.
+            // The keys move to a key-value table read by point look-ups (one key read per row
+            // checked); the sink writes a batch's keys after its insert (a replay writes them
+            // again), and RocksDB's TTL forgets them after `eventKeyRetention`. The keys of rows
+            // stored within that time are copied over once, the oldest insert of a key last (it
+            // wins).
+            Migration(version: 8, name: "keep stored event keys in \(tables.eventKeys) instead of the event_id projection", statements: [
+                """
+                CREATE TABLE IF NOT EXISTS `\(tables.eventKeys)` (
+                    key String,
+                    tenant_id String,
+                    event_id String,
+                    timestamp DateTime64(3, 'UTC'),
+                    insert_token String
+                ) ENGINE = EmbeddedRocksDB(\(tables.eventKeyRetention.components.seconds))
+                PRIMARY KEY key
+                """,
+                """
+                INSERT INTO `\(tables.eventKeys)`
+                SELECT \(EventKey.sql), tenant_id, event_id, timestamp, insert_token FROM `\(tables.events)`
+                WHERE ingested_at >= now64(3) - toIntervalSecond(\(tables.eventKeyRetention.components.seconds))
+                ORDER BY ingested_at DESC
+                """,
+                "ALTER TABLE `\(tables.events)` DROP PROJECTION IF EXISTS \(Self.eventIDProjection)",
+            ]),
         ]
     }
 
@@ -230,7 +257,8 @@ public final class ClickHouseEventStore: Sendable {
             parameters: [
                 "g": .string(group), "t": .string(range.topic), "p": .integer(range.partition),
                 "f": .integer(range.first), "l": .integer(range.last),
-            ]
+            ],
+            settings: ["log_comment": SinkQueryComment.rangeRecord]
         )
     }
 
@@ -254,32 +282,35 @@ public final class ClickHouseEventStore: Sendable {
 
     // MARK: Events
 
-    /// The projection the event_id lookup reads (migration 6).
+    /// The projection the event_id lookup read (migration 6; dropped by migration 8).
     static let eventIDProjection = "event_id_keys"
 
     /// The insert tokens under which each (tenant, event_id) of `rows` is already stored, among
     /// rows whose event time is within `window` of the batch's event times. One query: the
-    /// batch's keys go as an external table, and ClickHouse reads the (tenant_id, event_id)
-    /// projection, a few granules per key on a large table.
+    /// batch's keys go as an external table, and ClickHouse looks each up in the key table
+    /// (RocksDB point reads: one key read per key checked).
     func storedTokens(of rows: [DecodedEvent], window: Duration) async throws -> [EventRow.Key: Set<String>] {
         guard !rows.isEmpty else { return [:] }
         let windowMs = window.components.seconds * 1000 + window.components.attoseconds / 1_000_000_000_000_000
-        let times = rows.map(\.event.timestampMilliseconds)
-        let low = max(times.min()! - windowMs, EventRow.timestampRange.lowerBound)
-        let high = min(times.max()! + windowMs, EventRow.timestampRange.upperBound)
-        var keys = ClickHouseExternalTable(name: "batch_keys", structure: "tenant_id String, event_id String")
-        for key in Set(rows.map { EventRow.Key(tenantID: $0.event.tenantID, eventID: $0.event.eventID) }) {
-            keys.appendRow([key.tenantID, key.eventID])
+        var low = Int64.max
+        var high = Int64.min
+        var keys = ClickHouseExternalTable(name: "batch_keys", structure: "key String")
+        for row in rows {
+            low = min(low, row.event.timestampMilliseconds)
+            high = max(high, row.event.timestampMilliseconds)
+            keys.appendRow([EventKey.string(tenantID: row.event.tenantID, eventID: row.event.eventID)])
         }
+        low = max(low - windowMs, EventRow.timestampRange.lowerBound)
+        high = min(high + windowMs, EventRow.timestampRange.upperBound)
         let response = try await client.query(
             """
-            SELECT tenant_id, event_id, insert_token FROM `\(tables.events)`
-            WHERE (tenant_id, event_id) IN batch_keys
+            SELECT tenant_id, event_id, insert_token FROM `\(tables.eventKeys)`
+            WHERE key IN batch_keys
               AND timestamp BETWEEN fromUnixTimestamp64Milli({lo:Int64}, 'UTC') AND fromUnixTimestamp64Milli({hi:Int64}, 'UTC')
             FORMAT RowBinaryWithNamesAndTypes
             """,
             parameters: ["lo": .integer(low), "hi": .integer(high)],
-            settings: ["wait_end_of_query": "1"],
+            settings: ["wait_end_of_query": "1", "log_comment": EventKey.lookupComment],
             externalTable: keys
         )
         var result: [EventRow.Key: Set<String>] = [:]
@@ -290,6 +321,27 @@ public final class ClickHouseEventStore: Sendable {
             result[EventRow.Key(tenantID: tenant, eventID: id), default: []].insert(token)
         }
         return result
+    }
+
+    /// Records the keys of `rows`, just inserted under `token`, for the duplicate check of later
+    /// batches. Runs after the insert and before the commit: a crash in between replays the batch,
+    /// whose keys are then written again (an overwrite with the same token).
+    func recordKeys(of rows: [DecodedEvent], token: String) async throws {
+        guard !rows.isEmpty else { return }
+        var body = ByteBuffer()
+        body.reserveCapacity(rows.count * (96 + token.utf8.count))
+        for row in rows {
+            let event = row.event
+            body.writeRowBinaryString(EventKey.string(tenantID: event.tenantID, eventID: event.eventID))
+            body.writeRowBinaryString(event.tenantID)
+            body.writeRowBinaryString(event.eventID)
+            body.writeInteger(event.timestampMilliseconds, endianness: .little)
+            body.writeRowBinaryString(token)
+        }
+        try await client.insert(
+            table: tables.eventKeys, format: "RowBinary", body: body,
+            settings: ["async_insert": "0", "log_comment": EventKey.recordComment], compression: tables.insertCompression
+        )
     }
 
     /// Inserts rows as one `RowBinaryWithNamesAndTypes` body (``ClickHouseTables/insertCompression``) with the batch's
@@ -309,7 +361,7 @@ public final class ClickHouseEventStore: Sendable {
             table: tables.events,
             body: writer.buffer,
             deduplicationToken: token,
-            settings: ["max_insert_block_size": "2000000", "async_insert": "0"],
+            settings: ["max_insert_block_size": "2000000", "async_insert": "0", "log_comment": SinkQueryComment.insert],
             compression: tables.insertCompression
         )
     }
@@ -318,6 +370,30 @@ public final class ClickHouseEventStore: Sendable {
         let buffer = try await client.queryCollecting(sql, parameters: parameters)
         return String(buffer: buffer).split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
     }
+}
+
+/// The key of a stored event in the key table: the tenant's length in bytes, `:`, the tenant, the
+/// event id (unambiguous for any bytes in either).
+enum EventKey {
+    static func string(tenantID: String, eventID: String) -> String {
+        "\(tenantID.utf8.count):\(tenantID)\(eventID)"
+    }
+
+    /// The same key computed by ClickHouse from the events table's columns.
+    static let sql = "concat(toString(length(tenant_id)), ':', tenant_id, event_id)"
+
+    static let lookupComment = SinkQueryComment.eventKeyLookup
+    static let recordComment = SinkQueryComment.eventKeyRecord
+}
+
+/// The `log_comment` of each statement the sink runs per batch, so that `system.query_log` tells
+/// what each costs ClickHouse (`auditpipe bench sink` reads them).
+package enum SinkQueryComment {
+    package static let rangeRecord = "auditpipe-sink-range-record"
+    package static let eventKeyLookup = "auditpipe-sink-event-key-lookup"
+    package static let insert = "auditpipe-sink-insert"
+    package static let eventKeyRecord = "auditpipe-sink-event-key-record"
+    package static let all = [rangeRecord, eventKeyLookup, insert, eventKeyRecord]
 }
 
 private func quote(_ text: String) -> String {

@@ -139,20 +139,33 @@ public final class ClickHouseSink: Service, Sendable {
         logger.info("sink stopped", metadata: ["topic": "\(topic)"])
     }
 
+    /// Takes the consumer's events a buffer at a time and hands each partition's consecutive
+    /// records to its writer in one call.
     private static func consume(context: SinkContext, writers: WriterRegistry, newWriters: AsyncStream<PartitionWriter>.Continuation) async throws {
-        for try await event in context.consumer.events {
-            switch event {
-            case .assigned(let partitions):
-                for partition in partitions {
-                    guard let writer = writers.add(partition, context: context) else { continue }
-                    newWriters.yield(writer)
+        for try await events in context.consumer.eventBatches() {
+            var index = events.startIndex
+            while index < events.endIndex {
+                switch events[index] {
+                case .assigned(let partitions):
+                    for partition in partitions {
+                        guard let writer = writers.add(partition, context: context) else { continue }
+                        newWriters.yield(writer)
+                    }
+                    index += 1
+                case .revoked(let partitions):
+                    for partition in partitions {
+                        await writers.remove(partition)?.stop()
+                    }
+                    index += 1
+                case .message(let first):
+                    var records = [first]
+                    index += 1
+                    while index < events.endIndex, case .message(let next) = events[index], next.partition == first.partition, next.topic == first.topic {
+                        records.append(next)
+                        index += 1
+                    }
+                    await writers.writer(for: KafkaTopicPartition(topic: first.topic, partition: first.partition))?.receive(records)
                 }
-            case .revoked(let partitions):
-                for partition in partitions {
-                    await writers.remove(partition)?.stop()
-                }
-            case .message(let record):
-                await writers.writer(for: KafkaTopicPartition(topic: record.topic, partition: record.partition))?.receive(record)
             }
         }
     }

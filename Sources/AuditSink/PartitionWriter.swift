@@ -11,7 +11,8 @@ import Synchronization
 package enum SinkCheckpoint: Sendable, Hashable {
     /// The range is recorded; the insert has not started.
     case rangeRecorded
-    /// ClickHouse acknowledged the insert; the offset is not committed.
+    /// ClickHouse acknowledged the insert; the batch's event keys are not recorded, the offset
+    /// is not committed.
     case inserted
     /// The offset `range.last + 1` is committed.
     case committed
@@ -74,9 +75,19 @@ final class PartitionWriter: Sendable {
 
     // MARK: Inputs (event loop, ticker, shutdown)
 
-    func receive(_ record: KafkaMessage) async {
-        let waited = record.timestampMilliseconds.map { Duration.milliseconds(Int64(Date().timeIntervalSince1970 * 1000) - $0) } ?? .zero
-        await apply(state.withLock { $0.received(record, now: .now, waited: waited) })
+    /// Records of this partition, in offset order.
+    func receive(_ records: [KafkaMessage]) async {
+        let wallClock = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = ContinuousClock.now
+        let actions = state.withLock { batcher in
+            var actions: [PartitionBatcher.Action] = []
+            for record in records {
+                let waited = record.timestampMilliseconds.map { Duration.milliseconds(wallClock - $0) } ?? .zero
+                actions += batcher.received(record, now: now, waited: waited)
+            }
+            return actions
+        }
+        await apply(actions)
     }
 
     func tick() async {
@@ -239,15 +250,17 @@ final class PartitionWriter: Sendable {
                 }
                 let started = ContinuousClock.now
                 try await context.store.insert(rows, token: batch.deduplicationToken, ingestedAt: Int64(Date().timeIntervalSince1970 * 1000), links: chain?.links)
+                let inserted = ContinuousClock.now
+                try await checkpoint(.inserted, range)
+                try await context.store.recordKeys(of: rows, token: batch.deduplicationToken)
                 if let heads = chain?.heads {
                     chainCache.withLock { $0.merge(heads) { $1 } }
                     context.chainHeads.acknowledged(heads.values)
                 }
-                context.metrics.insertTime.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+                context.metrics.insertTime.recordNanoseconds((inserted - started).nanoseconds)
                 context.metrics.batchRows.record(rows.count)
                 context.metrics.rowsInserted.increment(by: rows.count)
                 if duplicates > 0 { context.metrics.duplicatesDropped.increment(by: duplicates) }
-                try await checkpoint(.inserted, range)
                 break
             } catch let stop as HookStop {
                 throw stop

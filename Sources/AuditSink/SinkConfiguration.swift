@@ -15,7 +15,8 @@ public struct AuditSinkConfiguration: Sendable, Hashable {
     /// seconds. Default 1 s.
     public var maxBatchDelay: Duration = .seconds(1)
     /// Events with the same (tenant, event_id) whose event times are at most this far apart are
-    /// stored once. Default 24 h.
+    /// stored once, as long as the first was stored within ``ClickHouseTables/eventKeyRetention``.
+    /// Default 24 h.
     public var eventIDWindow: Duration = .seconds(24 * 3600)
     /// How ClickHouse failures are retried. Default: 5 attempts, 0.5 s doubling to 30 s, jitter.
     public var retry = RetryPolicy()
@@ -40,6 +41,12 @@ public struct AuditSinkConfiguration: Sendable, Hashable {
         }
         if maxBatchDelay <= .zero { throw .configuration("AuditSinkConfiguration.maxBatchDelay", "must be positive") }
         if eventIDWindow < .zero { throw .configuration("AuditSinkConfiguration.eventIDWindow", "must not be negative") }
+        if eventIDWindow > tables.eventKeyRetention {
+            throw .configuration(
+                "AuditSinkConfiguration.eventIDWindow",
+                "must not exceed ClickHouseTables.eventKeyRetention (\(tables.eventKeyRetention.components.seconds) s): the keys it compares against are kept that long"
+            )
+        }
         if lagInterval <= .zero { throw .configuration("AuditSinkConfiguration.lagInterval", "must be positive") }
         try tables.validate()
         try retry.validate()
@@ -56,6 +63,14 @@ public struct ClickHouseTables: Sendable, Hashable {
     public var ranges: String = "auditpipe_sink_ranges"
     /// The key-value table holding each (group, topic, partition)'s latest batch range.
     public var latestRanges: String { "\(ranges)_latest" }
+    /// The key-value table of stored events' (tenant_id, event_id) and insert tokens that the
+    /// duplicate check reads (migration 8): `<events>_event_keys`.
+    public var eventKeys: String { "\(events)_event_keys" }
+    /// How long a stored event's key is kept for the duplicate check (the key table's TTL, counted
+    /// from when the key was stored). Set when the key table is created (migration 8): a later
+    /// change applies to a new table only. Default 7 days; at least
+    /// ``AuditSinkConfiguration/eventIDWindow``.
+    public var eventKeyRetention: Duration = .seconds(7 * 86_400)
     /// How insert bodies travel to ClickHouse. Default ``ClickHouseCompression/none``: on
     /// loopback or a fast network, compressing costs the sink and ClickHouse more CPU than the
     /// bytes it saves; gzip for a remote ClickHouse over a slow link.
@@ -92,6 +107,9 @@ public struct ClickHouseTables: Sendable, Hashable {
         }
         if deduplicationWindowBlocks < 1 {
             throw .configuration("ClickHouseTables.deduplicationWindowBlocks", "must be at least 1: without it ClickHouse ignores the deduplication token")
+        }
+        if eventKeyRetention < .seconds(1) {
+            throw .configuration("ClickHouseTables.eventKeyRetention", "must be at least one second")
         }
         if let retention, retention < .seconds(86_400) {
             throw .configuration("ClickHouseTables.retention", "must be at least one day, or nil to keep rows forever")

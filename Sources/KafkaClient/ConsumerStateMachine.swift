@@ -52,6 +52,14 @@ struct ConsumerStateMachine<Waiter> {
         return enqueue(.message(message))
     }
 
+    /// Records polled in one burst, in order: enqueued under one lock.
+    mutating func received(contentsOf messages: [KafkaMessage]) -> DeliverAction {
+        guard lifecycle == .running, let first = messages.first else { return .none }
+        let action = enqueue(.message(first))
+        for message in messages.dropFirst() { buffer.append(.message(message)) }
+        return action
+    }
+
     /// librdkafka assigned partitions (incrementally for COOPERATIVE, the whole set for EAGER).
     mutating func assigned(_ partitions: [KafkaTopicPartition]) -> DeliverAction {
         assignment.formUnion(partitions)
@@ -133,6 +141,39 @@ struct ConsumerStateMachine<Waiter> {
             return .finished(nil)
         }
         return .suspend
+    }
+
+    /// Up to `max` buffered events at once, for a reader that handles them as a batch; otherwise
+    /// as ``next()``.
+    mutating func nextBatch(max: Int) -> NextBatchAction {
+        guard bufferedCount > 0 else {
+            switch next() {
+            case .finished(let error): return .finished(error)
+            case .suspend, .event: return .suspend
+            }
+        }
+        let end = head + min(max, bufferedCount)
+        let events = Array(buffer[head..<end])
+        head = end
+        if head == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 1024 && head * 2 >= buffer.count {
+            buffer.removeFirst(head)
+            head = 0
+        }
+        var wake = false
+        if pollerParked && bufferedCount <= lowWatermark {
+            pollerParked = false
+            wake = true
+        }
+        return .events(events, wakePoller: wake)
+    }
+
+    enum NextBatchAction {
+        case events([KafkaConsumerEvent], wakePoller: Bool)
+        case finished(KafkaError?)
+        case suspend
     }
 
     enum SuspendAction {

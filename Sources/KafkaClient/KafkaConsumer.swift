@@ -100,6 +100,13 @@ public final class KafkaConsumer: Sendable {
         try await core.pauseOrResume(partitions, pause: true)
     }
 
+    /// The same events as ``events``, handed out as arrays of whatever is buffered (up to `max`
+    /// each, in order): for readers that work batch-at-a-time, one hand-off per batch instead of
+    /// one per record.
+    public func eventBatches(max: Int = 1000) -> KafkaConsumerEventBatches {
+        KafkaConsumerEventBatches(core: core, max: Swift.max(1, max))
+    }
+
     /// Resumes fetching from paused partitions.
     public func resume(_ partitions: [KafkaTopicPartition]) async throws(KafkaError) {
         try await core.pauseOrResume(partitions, pause: false)
@@ -136,6 +143,37 @@ public struct KafkaConsumerEvents: AsyncSequence, Sendable {
         /// The next event; `nil` after ``KafkaConsumer/close()`` or when the task is cancelled.
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(KafkaError) -> KafkaConsumerEvent? {
             try await core.nextEvent()
+        }
+    }
+}
+
+/// The events of a ``KafkaConsumer`` in arrays (``KafkaConsumer/eventBatches(max:)``): each
+/// array holds the events buffered when it was taken, in order, never empty.
+public struct KafkaConsumerEventBatches: AsyncSequence, Sendable {
+    /// The element type.
+    public typealias Element = [KafkaConsumerEvent]
+    /// The error type.
+    public typealias Failure = KafkaError
+
+    let core: ConsumerCore
+    let max: Int
+
+    /// Creates the iterator (one reader at a time, and not together with ``KafkaConsumer/events``).
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(core: core, max: max) }
+
+    /// Iterates the consumer's events, batch by batch.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let core: ConsumerCore
+        let max: Int
+
+        /// The next events; `nil` after ``KafkaConsumer/close()`` or when the task is cancelled.
+        public mutating func next() async throws(KafkaError) -> [KafkaConsumerEvent]? {
+            try await core.nextEvents(max: max)
+        }
+
+        /// The next events; `nil` after ``KafkaConsumer/close()`` or when the task is cancelled.
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws(KafkaError) -> [KafkaConsumerEvent]? {
+            try await core.nextEvents(max: max)
         }
     }
 }
@@ -204,7 +242,19 @@ final class ConsumerCore: Sendable {
 
     // MARK: Polling thread
 
+    /// Records polled back to back are handed to the state machine together, up to this many (a
+    /// FETCH event holds one record; one lock per burst instead of one per record).
+    private static let burst = 256
+
     private func pollLoop() {
+        var polled: [KafkaMessage] = []
+        polled.reserveCapacity(Self.burst)
+        var topics = TopicNames()
+        func deliverPolled() {
+            guard !polled.isEmpty else { return }
+            deliver(state.withLock { $0.received(contentsOf: polled) })
+            polled.removeAll(keepingCapacity: true)
+        }
         while true {
             let (lifecycle, park) = state.withLock { ($0.lifecycle, $0.shouldParkPoller()) }
             if lifecycle != .running { break }
@@ -212,10 +262,26 @@ final class ConsumerCore: Sendable {
                 _ = pollerWakeup.wait(timeout: .now() + .milliseconds(100))
                 continue
             }
-            guard let event = rd_kafka_queue_poll(consumerQueue.raw, 100) else { continue }
+            // While records are coming back to back, poll without waiting; deliver when none is
+            // ready, at the burst size, or before any other event (order is kept).
+            guard let event = rd_kafka_queue_poll(consumerQueue.raw, polled.isEmpty ? 100 : 0) else {
+                deliverPolled()
+                continue
+            }
+            if rd_kafka_event_type(event) == RD_KAFKA_EVENT_FETCH {
+                while let message = rd_kafka_event_message_next(event) {
+                    if let record = makeMessage(message, topics: &topics) { polled.append(record) }
+                }
+                rd_kafka_event_destroy(event)
+                if polled.count >= Self.burst { deliverPolled() }
+                continue
+            }
+            deliverPolled()
             handle(event: event)
             rd_kafka_event_destroy(event)
+            topics = TopicNames()  // a rebalance may have dropped topic handles
         }
+        deliverPolled()
         let closedCleanly = leaveGroup()
         blockingQueue.async { [self] in
             rd_kafka_queue_destroy(consumerQueue.raw)
@@ -263,8 +329,9 @@ final class ConsumerCore: Sendable {
     private func handle(event: OpaquePointer) {
         switch rd_kafka_event_type(event) {
         case RD_KAFKA_EVENT_FETCH:
+            var topics = TopicNames()
             while let message = rd_kafka_event_message_next(event) {
-                handleMessage(message)
+                if let record = makeMessage(message, topics: &topics) { deliver(state.withLock { $0.received(record) }) }
             }
         case RD_KAFKA_EVENT_REBALANCE:
             handleRebalance(event)
@@ -277,16 +344,17 @@ final class ConsumerCore: Sendable {
         }
     }
 
-    private func handleMessage(_ message: UnsafePointer<rd_kafka_message_t>) {
+    /// The record of a polled message, or nil (logged) for a per-partition error.
+    private func makeMessage(_ message: UnsafePointer<rd_kafka_message_t>, topics: inout TopicNames) -> KafkaMessage? {
         let m = message.pointee
-        let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
+        let topic = topics.name(of: m.rkt)
         guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             let text = String(cString: rd_kafka_message_errstr(message))
             logger.warning(
                 "consumer error on \(topic)[\(m.partition)]: \(text)",
                 metadata: [LogKey.errorCode: "\(KafkaError.Code(m.err).name)"]
             )
-            return
+            return nil
         }
         var headers: [KafkaHeader] = []
         var hdrs: OpaquePointer?
@@ -312,7 +380,7 @@ final class ConsumerCore: Sendable {
             headers: headers,
             timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp
         )
-        deliver(state.withLock { $0.received(record) })
+        return record
     }
 
     private func deliver(_ action: StateMachine.DeliverAction) {
@@ -416,6 +484,21 @@ final class ConsumerCore: Sendable {
     }
 
     // MARK: Blocking operations (dedicated queue)
+
+    func nextEvents(max: Int) async throws(KafkaError) -> [KafkaConsumerEvent]? {
+        if Task.isCancelled { return nil }
+        switch state.withLock({ $0.nextBatch(max: max) }) {
+        case .events(let events, let wake):
+            if wake { pollerWakeup.signal() }
+            return events
+        case .finished(let error):
+            if let error { throw error }
+            return nil
+        case .suspend:
+            // Nothing buffered: wait for the next event like a single-event reader.
+            return try await nextEvent().map { [$0] }
+        }
+    }
 
     private func onBlockingQueue<T: Sendable>(
         _ body: @escaping @Sendable (OpaquePointer) -> Result<T, KafkaError>
@@ -550,5 +633,19 @@ final class ConsumerCore: Sendable {
             rd_kafka_queue_yield(consumerQueue.raw)
             return true
         }
+    }
+}
+
+/// Topic names by librdkafka topic handle, for the polling thread: the name String is made once
+/// per topic, not once per record.
+private struct TopicNames {
+    private var names: [(handle: OpaquePointer, name: String)] = []
+
+    mutating func name(of handle: OpaquePointer?) -> String {
+        guard let handle else { return "?" }
+        if let known = names.first(where: { $0.handle == handle }) { return known.name }
+        let name = String(cString: rd_kafka_topic_name(handle))
+        names.append((handle, name))
+        return name
     }
 }

@@ -21,15 +21,14 @@ struct ClickHouseSinkIntegrationTests {
                     "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'audit_events' FORMAT TabSeparated"
                 ))
             }
-            #expect(try await fixture.store.appliedMigrations() == [1, 2, 3, 4, 5, 6, 7])
+            #expect(try await fixture.store.appliedMigrations() == [1, 2, 3, 4, 5, 6, 7, 8])
             #expect(try await fixture.store.migrate() == [])
             let created = try await engine()
             let ddl = String(buffer: try await fixture.clickhouse.queryCollecting(
                 "SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = 'audit_events' FORMAT TabSeparated"
             ))
-            #expect(ddl.contains("PROJECTION event_id_keys"))
-            #expect(ddl.contains("WITH SETTINGS (index_granularity = 1024)"))
-            #expect(!ddl.contains("PROJECTION event_id_lookup"))
+            // Migration 8 moved the duplicate check's keys to a key-value table.
+            #expect(!ddl.contains("PROJECTION"))
             #expect(!ddl.contains("event_id_bloom"))
             #expect(created.contains("PARTITION BY toYYYYMM(timestamp)"))
             #expect(created.contains("ORDER BY (tenant_id, event_type, timestamp)"))
@@ -75,6 +74,49 @@ struct ClickHouseSinkIntegrationTests {
             #expect(try await store.lastRecordedRange(topic: "t", partition: 0, group: "old") == BatchRange(topic: "t", partition: 0, first: 10, last: 19))
             // A range already recorded in the new table is never overwritten by an older one.
             #expect(try await store.lastRecordedRange(topic: "t", partition: 3, group: "g") == BatchRange(topic: "t", partition: 3, first: 40, last: 49))
+        }
+    }
+
+    @Test("duplicate check: one key read per key checked; keys stored before migration 8 are carried over")
+    func duplicateCheckReadsOneKeyPerKeyAndSurvivesTheUpgrade() async throws {
+        try await SinkFixture.with(partitions: 1) { fixture in
+            let tables = fixture.store.tables
+            func value(_ sql: String) async throws -> String {
+                String(buffer: try await fixture.clickhouse.queryCollecting(sql + " FORMAT TabSeparated")).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            let events = (0..<200).map { SinkFixture.event($0) }
+            try await fixture.produce(events)
+            let commits = CommitTracker()
+            _ = try await running([try fixture.sink(group: TestEnvironment.uniqueName("sink"), commits: commits)]) { _ in
+                try await fixture.waitForRows(200)
+            }
+            #expect(try await value("SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = '\(tables.eventKeys)'") == "EmbeddedRocksDB")
+            #expect(try await value("SELECT count() FROM `\(tables.eventKeys)`") == "200")
+            try await fixture.clickhouse.execute("SYSTEM FLUSH LOGS")
+            let lookups = try await value(
+                """
+                SELECT count(), sum(read_rows) FROM system.query_log
+                WHERE type = 'QueryFinish' AND current_database = currentDatabase() AND log_comment = '\(EventKey.lookupComment)'
+                """
+            )
+            let fields = lookups.split(separator: "\t").compactMap { Int($0) }
+            #expect(fields.count == 2 && fields[0] >= 4)
+            // The sink checks each of the 200 keys once (batches of 50); RocksDB reads only those.
+            #expect(fields.count == 2 && fields[1] <= 200, "rows read by the look-ups: \(lookups)")
+
+            // An installation from before migration 8: no key table; its rows are in the events table.
+            try await fixture.clickhouse.execute("DROP TABLE `\(tables.eventKeys)` SYNC")
+            try await fixture.clickhouse.execute("DELETE FROM `\(tables.migrations)` WHERE version = 8", settings: ["mutations_sync": "2"])
+            #expect(try await fixture.store.migrate() == [8])
+            #expect(try await value("SELECT count() FROM `\(tables.eventKeys)`") == "200")
+            // Retries of events stored before the upgrade are still dropped.
+            try await fixture.produce(Array(events[0..<50]) + (200..<210).map { SinkFixture.event($0) })
+            let tally = try await running([try fixture.sink(group: TestEnvironment.uniqueName("sink"), commits: commits)]) { _ in
+                try await fixture.waitForRows(210)
+            }
+            #expect(tally.rows == 210 && tally.distinct == 210)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await fixture.tally() == (210, 210))
         }
     }
 
@@ -154,6 +196,11 @@ struct ClickHouseSinkIntegrationTests {
             #expect(replayed.withLock { $0.first } == crashedRange)
             #expect(tally.rows == 400 && tally.distinct == 400)
             #expect(try await fixture.tally() == (400, 400))
+            // The replay recorded the keys the crash left out (for later duplicate checks).
+            let keys = String(buffer: try await fixture.clickhouse.queryCollecting(
+                "SELECT count() FROM `\(fixture.store.tables.eventKeys)` FORMAT TabSeparated"
+            ))
+            #expect(keys.trimmingCharacters(in: .whitespacesAndNewlines) == "400")
         }
     }
 

@@ -122,6 +122,33 @@ struct ConsumerStateMachineTests {
         #expect(out == [.assigned([Self.tp(0)]), .message(Self.message(0, 0)), .message(Self.message(0, 1))])
     }
 
+    @Test("a burst of records is buffered in order; a batch reader takes up to its maximum, then waits")
+    func burstsAndBatchesKeepOrder() {
+        var machine = Machine(highWatermark: 10, lowWatermark: 2)
+        guard case .suspend = machine.nextBatch(max: 4) else { Issue.record("expected suspend"); return }
+        guard case .suspended = machine.suspend("reader") else { Issue.record("expected suspended"); return }
+        // The waiting reader gets the burst's first record directly; the rest are buffered.
+        guard case .resume(let waiter, let event) = machine.received(contentsOf: (0..<12).map { Self.message(0, Int64($0)) }) else {
+            Issue.record("expected resume")
+            return
+        }
+        #expect(waiter == "reader" && event == .message(Self.message(0, 0)))
+        #expect(machine.bufferedCount == 11)
+        let parks = machine.shouldParkPoller()
+        #expect(parks)
+        guard case .events(let first, let wakeEarly) = machine.nextBatch(max: 4) else { Issue.record("expected events"); return }
+        #expect(first == (1...4).map { .message(Self.message(0, Int64($0))) } && !wakeEarly)
+        guard case .events(let second, _) = machine.nextBatch(max: 4) else { Issue.record("expected events"); return }
+        #expect(second == (5...8).map { .message(Self.message(0, Int64($0))) })
+        guard case .events(let third, let wake) = machine.nextBatch(max: 4) else { Issue.record("expected events"); return }
+        #expect(third == (9...11).map { .message(Self.message(0, Int64($0))) } && wake)
+        guard case .suspend = machine.nextBatch(max: 4) else { Issue.record("expected suspend"); return }
+        // While closing, polled records are no longer buffered.
+        _ = machine.beginClose()
+        guard case .none = machine.received(contentsOf: [Self.message(0, 12)]) else { Issue.record("expected none"); return }
+        #expect(machine.bufferedCount == 0)
+    }
+
     @Test func waitingReaderGetsTheEventDirectly() {
         var machine = Machine(highWatermark: 10, lowWatermark: 5)
         guard case .suspend = machine.next() else { Issue.record("expected suspend"); return }

@@ -1,5 +1,5 @@
 package import KafkaClient
-package import ServiceLifecycle
+import ServiceLifecycle
 
 /// Keeps the shared `KafkaProducer` open while the server runs and, on graceful shutdown (after
 /// the gRPC server has answered its last RPC), flushes what is queued and closes it.
