@@ -166,8 +166,20 @@ public final class ClickHouseEventStore: Sendable {
             // checked); the sink writes a batch's keys after its insert (a replay writes them
             // again), and RocksDB's TTL forgets them after `eventKeyRetention`. The keys of rows
             // stored within that time are copied over once, the oldest insert of a key last (it
-            // wins).
+            // wins). Each tenant's greatest event_id is kept too (raised before each insert):
+            // only ids at or below it are looked up.
             Migration(version: 8, name: "keep stored event keys in \(tables.eventKeys) instead of the event_id projection", statements: [
+                """
+                CREATE TABLE IF NOT EXISTS `\(tables.eventIDBounds)` (
+                    tenant_id String,
+                    max_event_id String
+                ) ENGINE = EmbeddedRocksDB
+                PRIMARY KEY tenant_id
+                """,
+                """
+                INSERT INTO `\(tables.eventIDBounds)`
+                SELECT tenant_id, max(event_id) FROM `\(tables.events)` GROUP BY tenant_id
+                """,
                 """
                 CREATE TABLE IF NOT EXISTS `\(tables.eventKeys)` (
                     key String,
@@ -323,6 +335,38 @@ public final class ClickHouseEventStore: Sendable {
         return result
     }
 
+    /// The recorded event_id bounds of `tenants` (tenants without one are left out).
+    func eventIDBounds(tenants: Set<String>) async throws -> [String: String] {
+        guard !tenants.isEmpty else { return [:] }
+        var keys = ClickHouseExternalTable(name: "batch_tenants", structure: "tenant_id String")
+        for tenant in tenants { keys.appendRow([tenant]) }
+        let response = try await client.query(
+            "SELECT tenant_id, max_event_id FROM `\(tables.eventIDBounds)` WHERE tenant_id IN batch_tenants FORMAT RowBinaryWithNamesAndTypes",
+            settings: ["wait_end_of_query": "1", "log_comment": SinkQueryComment.boundLookup],
+            externalTable: keys
+        )
+        var result: [String: String] = [:]
+        for try await row in response.body.rows() {
+            guard let tenant = row["tenant_id"]?.stringValue, let bound = row["max_event_id"]?.stringValue else { continue }
+            result[tenant] = bound
+        }
+        return result
+    }
+
+    /// Records raised event_id bounds (before the insert of the rows that raised them).
+    func recordEventIDBounds(_ bounds: [String: String]) async throws {
+        guard !bounds.isEmpty else { return }
+        var body = ByteBuffer()
+        for (tenant, bound) in bounds {
+            body.writeRowBinaryString(tenant)
+            body.writeRowBinaryString(bound)
+        }
+        try await client.insert(
+            table: tables.eventIDBounds, format: "RowBinary", body: body,
+            settings: ["async_insert": "0", "log_comment": SinkQueryComment.boundRecord], compression: .none
+        )
+    }
+
     /// Records the keys of `rows`, just inserted under `token`, for the duplicate check of later
     /// batches. Runs after the insert and before the commit: a crash in between replays the batch,
     /// whose keys are then written again (an overwrite with the same token).
@@ -390,10 +434,12 @@ enum EventKey {
 /// what each costs ClickHouse (`auditpipe bench sink` reads them).
 package enum SinkQueryComment {
     package static let rangeRecord = "auditpipe-sink-range-record"
+    package static let boundLookup = "auditpipe-sink-event-id-bound-lookup"
+    package static let boundRecord = "auditpipe-sink-event-id-bound-record"
     package static let eventKeyLookup = "auditpipe-sink-event-key-lookup"
     package static let insert = "auditpipe-sink-insert"
     package static let eventKeyRecord = "auditpipe-sink-event-key-record"
-    package static let all = [rangeRecord, eventKeyLookup, insert, eventKeyRecord]
+    package static let all = [rangeRecord, boundLookup, boundRecord, eventKeyLookup, insert, eventKeyRecord]
 }
 
 private func quote(_ text: String) -> String {

@@ -59,6 +59,9 @@ final class PartitionWriter: Sendable {
     /// after any failed attempt (its insert may have landed after all), so the next attempt
     /// reloads them from ClickHouse.
     private let chainCache = Mutex<[String: ChainHead]>([:])
+    /// The event_id bounds of this partition's tenants as recorded after the last acknowledged
+    /// insert; emptied after any failed attempt, like ``chainCache``.
+    private let boundCache = Mutex(EventIDBounds())
 
     init(topicPartition: KafkaTopicPartition, context: SinkContext, predecessor: PartitionWriter?) {
         self.topicPartition = topicPartition
@@ -236,12 +239,20 @@ final class PartitionWriter: Sendable {
             do {
                 if outcomes == nil { outcomes = try await decode(batch.records) }
                 let events = outcomes!.compactMap { if case .event(let e) = $0 { e } else { nil } }
-                // The lookup only reads, so it runs while the range is recorded; the insert
-                // waits for both.
-                async let lookup = context.store.storedTokens(of: events, window: context.configuration.eventIDWindow)
+                // Only ids at or below their tenant's bound can be stored already; the bounds of
+                // this batch's tenants are raised before its insert, so they stay upper bounds.
+                var bounds = try await eventIDBounds(of: events)
+                let suspects = EventIDBounds.suspects(in: events, bounds: bounds)
+                let raised = bounds.raise(with: events)
+                // The lookup only reads, so it runs while the range and the bounds are recorded;
+                // the insert waits for all three.
+                async let lookup = context.store.storedTokens(of: suspects, window: context.configuration.eventIDWindow)
+                async let boundsRecorded: Void = context.store.recordEventIDBounds(raised)
                 try await context.store.recordRange(range, group: context.group)
+                try await boundsRecorded
                 try await checkpoint(.rangeRecorded, range)
                 let stored = try await lookup
+                context.metrics.eventIDLookups.increment(by: suspects.count)
                 let (rows, duplicates) = EventRow.select(events, stored: stored, token: batch.deduplicationToken)
                 // Rows dropped as duplicates (or dead-lettered) never go on the chain.
                 var chain: (links: [ChainLink], heads: [String: ChainHead])? = nil
@@ -253,6 +264,7 @@ final class PartitionWriter: Sendable {
                 let inserted = ContinuousClock.now
                 try await checkpoint(.inserted, range)
                 try await context.store.recordKeys(of: rows, token: batch.deduplicationToken)
+                boundCache.withLock { $0 = bounds }
                 if let heads = chain?.heads {
                     chainCache.withLock { $0.merge(heads) { $1 } }
                     context.chainHeads.acknowledged(heads.values)
@@ -266,6 +278,7 @@ final class PartitionWriter: Sendable {
                 throw stop
             } catch {
                 chainCache.withLock { $0.removeAll() }
+                boundCache.withLock { $0 = EventIDBounds() }
                 if Task.isCancelled { return }
                 context.metrics.clickHouseError(code: Self.code(of: error))
                 let decision = retry.failed(FailureClass(error), jitter: .random(in: 0..<1))
@@ -306,6 +319,17 @@ final class PartitionWriter: Sendable {
             // After a revoke this is expected: the new owner replays from the last commit.
             context.logger.warning("commit of \(range.token) failed: \(error)")
         }
+    }
+
+    /// The recorded event_id bound of every tenant of `events`: from memory after an acknowledged
+    /// insert of this writer, else from ClickHouse.
+    private func eventIDBounds(of events: [DecodedEvent]) async throws -> EventIDBounds {
+        var bounds = boundCache.withLock { $0 }
+        let missing = bounds.unknownTenants(of: events)
+        if !missing.isEmpty {
+            bounds.learn(try await context.store.eventIDBounds(tenants: missing), asked: missing)
+        }
+        return bounds
     }
 
     /// The chain head of every tenant of `rows` before this batch: from memory after an

@@ -66,6 +66,9 @@ public struct ClickHouseTables: Sendable, Hashable {
     /// The key-value table of stored events' (tenant_id, event_id) and insert tokens that the
     /// duplicate check reads (migration 8): `<events>_event_keys`.
     public var eventKeys: String { "\(events)_event_keys" }
+    /// The key-value table of each tenant's greatest stored event_id (migration 8):
+    /// `<events>_event_id_bounds`. Ids above it skip the duplicate look-up.
+    public var eventIDBounds: String { "\(events)_event_id_bounds" }
     /// How long a stored event's key is kept for the duplicate check (the key table's TTL, counted
     /// from when the key was stored). Set when the key table is created (migration 8): a later
     /// change applies to a new table only. Default 7 days; at least

@@ -8,6 +8,7 @@ import Metrics
 /// | `auditpipe_sink_insert_duration_seconds` | timer | `group` |
 /// | `auditpipe_sink_rows_inserted_total` | counter | `group` |
 /// | `auditpipe_sink_duplicates_dropped_total` | counter | `group` |
+/// | `auditpipe_sink_event_id_lookups_total` | counter | `group` (rows whose id was at or below its tenant's bound, so looked up) |
 /// | `auditpipe_sink_clickhouse_errors_total` | counter | `group`, `code` (ClickHouse code or `network`/`timeout`) |
 /// | `auditpipe_sink_dead_letters_total` | counter | `stage` |
 /// | `auditpipe_consumer_lag_records` | gauge | `group`, `topic`, `partition` (``ConsumerLagGauges``) |
@@ -24,6 +25,7 @@ struct SinkMetrics: Sendable {
     let insertTime: Timer
     let rowsInserted: Counter
     let duplicatesDropped: Counter
+    let eventIDLookups: Counter
 
     init(group: String) {
         self.group = group
@@ -32,6 +34,7 @@ struct SinkMetrics: Sendable {
         insertTime = Timer(label: "auditpipe_sink_insert_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
         rowsInserted = Counter(label: "auditpipe_sink_rows_inserted_total", dimensions: dimensions)
         duplicatesDropped = Counter(label: "auditpipe_sink_duplicates_dropped_total", dimensions: dimensions)
+        eventIDLookups = Counter(label: "auditpipe_sink_event_id_lookups_total", dimensions: dimensions)
     }
 
     func clickHouseError(code: String) {

@@ -100,15 +100,27 @@ struct ClickHouseSinkIntegrationTests {
                 """
             )
             let fields = lookups.split(separator: "\t").compactMap { Int($0) }
-            #expect(fields.count == 2 && fields[0] >= 4)
-            // The sink checks each of the 200 keys once (batches of 50); RocksDB reads only those.
+            // Only ids at or below their tenant's bound are looked up (these ids, "evt-N", are not
+            // ordered), each at most once; RocksDB reads only those keys.
             #expect(fields.count == 2 && fields[1] <= 200, "rows read by the look-ups: \(lookups)")
+            // Each tenant's bound is its greatest id (byte order).
+            let expectedBounds = Dictionary(grouping: events, by: \.tenantID).mapValues { $0.map(\.eventID).max { $0.utf8.lexicographicallyPrecedes($1.utf8) }! }
+            func bounds() async throws -> [String: String] {
+                let text = try await value("SELECT tenant_id, max_event_id FROM `\(tables.eventIDBounds)` ORDER BY tenant_id")
+                return Dictionary(uniqueKeysWithValues: text.split(separator: "\n").map { line in
+                    let fields = line.split(separator: "\t")
+                    return (String(fields[0]), String(fields[1]))
+                })
+            }
+            #expect(try await bounds() == expectedBounds)
 
-            // An installation from before migration 8: no key table; its rows are in the events table.
+            // An installation from before migration 8: no key tables; its rows are in the events table.
             try await fixture.clickhouse.execute("DROP TABLE `\(tables.eventKeys)` SYNC")
+            try await fixture.clickhouse.execute("DROP TABLE `\(tables.eventIDBounds)` SYNC")
             try await fixture.clickhouse.execute("DELETE FROM `\(tables.migrations)` WHERE version = 8", settings: ["mutations_sync": "2"])
             #expect(try await fixture.store.migrate() == [8])
             #expect(try await value("SELECT count() FROM `\(tables.eventKeys)`") == "200")
+            #expect(try await bounds() == expectedBounds)
             // Retries of events stored before the upgrade are still dropped.
             try await fixture.produce(Array(events[0..<50]) + (200..<210).map { SinkFixture.event($0) })
             let tally = try await running([try fixture.sink(group: TestEnvironment.uniqueName("sink"), commits: commits)]) { _ in
