@@ -1,4 +1,5 @@
 import AuditEvents
+import AuditSink
 import AuditPipeClient
 import ClickHouseHTTP
 import Foundation
@@ -157,7 +158,7 @@ package struct SinkVisibilityBenchmark: Sendable {
             visibility = end of the first poll (every \(BenchFormat.value(Double(pollInterval.nanoseconds) / 1e6)) ms, \(pollCount) polls, \
             \(log.failedPolls) failed) whose max(kafka_offset) reached the event, minus its ack; \
             \(unseen) acknowledged events never seen; max \(BenchFormat.value(LatencySummary.milliseconds(summary.maxNanoseconds))) ms; \
-            sink batches: 10000 rows or 1 s (server defaults)
+            sink batches: up to \(AuditSinkConfiguration().maxBatchRows) rows, \(AuditSinkConfiguration().maxBatchDelay) (server defaults)
             """
         let p50 = LatencySummary.milliseconds(summary.p50Nanoseconds)
         let p99 = LatencySummary.milliseconds(summary.p99Nanoseconds)

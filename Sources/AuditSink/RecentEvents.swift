@@ -343,18 +343,23 @@ enum BufferedConsumer {
             group.addTask {
                 do {
                     try await cancelWhenGracefulShutdown {
-                        for try await event in consumer.events {
-                            switch event {
-                            case .message(let record):
-                                if lag != nil { lagState.read(record) }
-                                await buffer.append(record)
-                            case .revoked(let partitions):
-                                buffer.drop(Set(partitions))
-                                lagState.dropped(Set(partitions))
-                                for partition in lagState.revoked(partitions) { lag?.gauges.remove(partition) }
-                            case .assigned(let partitions):
-                                lagState.assigned(partitions)
+                        for try await events in consumer.eventBatches() {
+                            var records: [KafkaMessage] = []
+                            for event in events {
+                                switch event {
+                                case .message(let record):
+                                    records.append(record)
+                                case .revoked(let partitions):
+                                    await buffer.append(contentsOf: records, lag: lag == nil ? nil : lagState)
+                                    records.removeAll()
+                                    buffer.drop(Set(partitions))
+                                    lagState.dropped(Set(partitions))
+                                    for partition in lagState.revoked(partitions) { lag?.gauges.remove(partition) }
+                                case .assigned(let partitions):
+                                    lagState.assigned(partitions)
+                                }
                             }
+                            await buffer.append(contentsOf: records, lag: lag == nil ? nil : lagState)
                         }
                     }
                 } catch {
@@ -504,7 +509,11 @@ final class RecordBuffer: Sendable {
 
     init(capacity: Int) { self.capacity = capacity }
 
-    func append(_ record: KafkaMessage) async {
+    /// Appends records in order (waiting while the buffer is full), noting them as read in
+    /// `lag` first.
+    func append(contentsOf records: [KafkaMessage], lag: GroupLagState?) async {
+        guard !records.isEmpty else { return }
+        if let lag { for record in records { lag.read(record) } }
         while true {
             let full = state.withLock { $0.records.count >= capacity && !$0.closed }
             if !full { break }
@@ -518,7 +527,7 @@ final class RecordBuffer: Sendable {
             }
         }
         let writer = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.records.append(record)
+            state.records.append(contentsOf: records)
             defer { state.writer = nil }
             return state.writer
         }

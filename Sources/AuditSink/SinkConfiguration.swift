@@ -8,9 +8,10 @@ public struct AuditSinkConfiguration: Sendable, Hashable {
     public var deadLetterTopic: String = "auditpipe.events.dlq"
     /// The ClickHouse tables (names and engine).
     public var tables = ClickHouseTables()
-    /// A batch is cut when it holds this many records. Default 10,000 (ClickHouse advises
-    /// 10k–100k rows per insert).
-    public var maxBatchRows: Int = 10_000
+    /// A batch is cut when it holds this many records. Default 50,000 (ClickHouse advises
+    /// 10k–100k rows per insert; each insert is a part, and every statement of a batch costs
+    /// ClickHouse a few milliseconds whatever its size, so a backlog goes in large batches).
+    public var maxBatchRows: Int = 50_000
     /// ... or when its oldest record has waited this long, so events are queryable within
     /// seconds. Default 1 s.
     public var maxBatchDelay: Duration = .seconds(1)

@@ -85,7 +85,7 @@ struct BenchSink: AsyncParsableCommand {
 
     @OptionGroup var options: BenchStoreOptions
 
-    @Option(help: "Events for the throughput figure (rounded up to whole 10,000-row batches per partition). Default 300000 (60000 with --quick).")
+    @Option(help: "Events for the throughput figure (rounded up to whole 10,000-event blocks per partition). Default 300000 (60000 with --quick).")
     var events: Int?
 
     @Option(help: "Ingest rate of the visibility figure, events/s.")
