@@ -10,21 +10,21 @@ import Synchronization
 /// stream costs a unit of work per group of events, not per event. Beyond `maxInFlight`
 /// unanswered events the reader waits, so the stream stops reading and HTTP/2 flow control
 /// pushes back on the caller.
-struct IngestStreamIntakeState<Message, ReaderWaiter, UnitWaiter> {
-    let maxInFlight: Int
+package struct IngestStreamIntakeState<Message, ReaderWaiter, UnitWaiter> {
+    package let maxInFlight: Int
     private var pending: [Message] = []
-    private(set) var inFlight = 0
+    package private(set) var inFlight = 0
     private var readerWaiter: ReaderWaiter?
     private var unitWaiter: UnitWaiter?
     /// The reader has seen the end of the requests (or the stream failed): no more events.
-    private(set) var finished = false
+    package private(set) var finished = false
 
-    init(maxInFlight: Int) {
+    package init(maxInFlight: Int) {
         precondition(maxInFlight > 0)
         self.maxInFlight = maxInFlight
     }
 
-    enum ReceiveAction {
+    package enum ReceiveAction {
         /// Read the next event.
         case proceed
         /// Read the next event, after handing these events to the waiting unit maker.
@@ -34,7 +34,7 @@ struct IngestStreamIntakeState<Message, ReaderWaiter, UnitWaiter> {
     }
 
     /// The reader received an event.
-    mutating func receive(_ message: Message) -> ReceiveAction {
+    package mutating func receive(_ message: Message) -> ReceiveAction {
         guard !finished else { return .stop }
         inFlight += 1
         pending.append(message)
@@ -44,13 +44,13 @@ struct IngestStreamIntakeState<Message, ReaderWaiter, UnitWaiter> {
     }
 
     /// Whether the reader must wait for room before reading on; if so, the waiter is kept.
-    mutating func waitForRoom(_ waiter: ReaderWaiter) -> Bool {
+    package mutating func waitForRoom(_ waiter: ReaderWaiter) -> Bool {
         guard !finished, inFlight >= maxInFlight else { return false }
         readerWaiter = waiter
         return true
     }
 
-    enum NextUnitAction {
+    package enum NextUnitAction {
         /// These events are the next unit.
         case unit([Message])
         /// Nothing yet: the waiter is kept until an event arrives.
@@ -60,7 +60,7 @@ struct IngestStreamIntakeState<Message, ReaderWaiter, UnitWaiter> {
     }
 
     /// The unit maker asks for the events received since its last unit.
-    mutating func nextUnit(_ waiter: UnitWaiter) -> NextUnitAction {
+    package mutating func nextUnit(_ waiter: UnitWaiter) -> NextUnitAction {
         if !pending.isEmpty { return .unit(takePending()) }
         if finished { return .finished }
         unitWaiter = waiter
@@ -68,7 +68,7 @@ struct IngestStreamIntakeState<Message, ReaderWaiter, UnitWaiter> {
     }
 
     /// `count` events were answered: returns the reader to resume when there is room again.
-    mutating func answered(_ count: Int) -> ReaderWaiter? {
+    package mutating func answered(_ count: Int) -> ReaderWaiter? {
         inFlight -= count
         guard inFlight < maxInFlight, let waiter = readerWaiter else { return nil }
         readerWaiter = nil
@@ -77,7 +77,7 @@ struct IngestStreamIntakeState<Message, ReaderWaiter, UnitWaiter> {
 
     /// No more events (the requests ended, or the stream failed): returns the waiters to resume;
     /// a waiting unit maker gets no unit (the pending events were taken before it waited).
-    mutating func finish() -> (reader: ReaderWaiter?, unitMaker: UnitWaiter?) {
+    package mutating func finish() -> (reader: ReaderWaiter?, unitMaker: UnitWaiter?) {
         finished = true
         defer {
             readerWaiter = nil
@@ -106,11 +106,16 @@ final class IngestStreamIntake<Message: Sendable>: Sendable {
     /// Hands a received event over; waits while `maxInFlight` events are unanswered. Returns
     /// false when the stream is over and the reader should stop.
     func receive(_ message: Message) async -> Bool {
-        switch state.withLock({ $0.receive(message) }) {
+        let (action, full) = state.withLock { state in
+            (state.receive(message), state.inFlight >= state.maxInFlight)
+        }
+        switch action {
         case .stop: return false
         case .proceed: break
         case .handOver(let waiter, let unit): waiter.resume(returning: unit)
         }
+        // Suspends only when the stream is full (no continuation per event otherwise).
+        guard full else { return true }
         await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
             if !state.withLock({ $0.waitForRoom(continuation) }) { continuation.resume() }
         }
