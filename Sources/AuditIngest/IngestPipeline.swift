@@ -27,17 +27,36 @@ public protocol DurableEventLog: Sendable {
     /// Returns only once the record is durable; throws when it could not be made durable.
     func append(_ record: EventRecord) async throws -> RecordPosition
 
-    /// Appends every record of `batch` as one unit of work; returns once each record is durable
-    /// or failed, one result per record in the batch's order. Calls `whenQueued` once, as soon as
-    /// the records are handed to the log's client (before waiting for durability).
-    func append(batch: EventRecordBatch, whenQueued: @escaping @Sendable () -> Void) async -> [Result<RecordPosition, any Error>]
+    /// Hands every record of `batch` to the log as one unit of work and returns as soon as they
+    /// are on their way (e.g. queued in the Kafka client); the answer's
+    /// ``PendingAppend/positions()`` waits until each is durable or failed.
+    func enqueue(batch: EventRecordBatch) async -> PendingAppend
+}
+
+/// Records handed to a ``DurableEventLog`` whose durability is still to come.
+public struct PendingAppend: Sendable {
+    private let wait: @Sendable () async -> [Result<RecordPosition, any Error>]
+
+    /// `wait` returns one result per record, in the batch's order; it is called once.
+    public init(_ wait: @escaping @Sendable () async -> [Result<RecordPosition, any Error>]) {
+        self.wait = wait
+    }
+
+    /// Waits until every record is durable or failed; call it exactly once.
+    public func positions() async -> [Result<RecordPosition, any Error>] {
+        await wait()
+    }
 }
 
 extension DurableEventLog {
-    /// One ``append(_:)`` per record, concurrently (for logs without a batch path, e.g. tests).
-    public func append(batch: EventRecordBatch, whenQueued: @escaping @Sendable () -> Void) async -> [Result<RecordPosition, any Error>] {
-        whenQueued()
-        return await withTaskGroup(of: (Int, Result<RecordPosition, any Error>).self) { group in
+    /// One ``append(_:)`` per record, concurrently, when waited for (for logs without a batch
+    /// path, e.g. tests).
+    public func enqueue(batch: EventRecordBatch) async -> PendingAppend {
+        PendingAppend { await self.appendOneByOne(batch) }
+    }
+
+    private func appendOneByOne(_ batch: EventRecordBatch) async -> [Result<RecordPosition, any Error>] {
+        await withTaskGroup(of: (Int, Result<RecordPosition, any Error>).self) { group in
             for index in 0..<batch.count {
                 let record = batch.record(at: index)
                 group.addTask {
@@ -150,34 +169,37 @@ public struct IngestPipeline: Sendable {
     /// Ingests `events` as one unit of work: each is validated, the valid ones are encoded with
     /// one look-up of the schema into one buffer and appended to the log as one batch; returns
     /// once every event is durable or refused, one outcome per event in order.
-    ///
-    /// - Parameter whenQueued: called once, when the CPU work is done and the valid events are
-    ///   handed to the log (or when none is), before waiting for durability: a caller making
-    ///   units of work may then start its next one.
-    public func ingest(
-        batch events: [AuditEvent], source: String = "grpc", whenQueued: @escaping @Sendable () -> Void = {}
-    ) async -> [IngestOutcome] {
-        guard !events.isEmpty else {
-            whenQueued()
-            return []
-        }
+    public func ingest(batch events: [AuditEvent], source: String = "grpc") async -> [IngestOutcome] {
+        await submit(batch: events, source: source).outcomes()
+    }
+
+    /// The first half of ``ingest(batch:source:)``: validates, encodes and hands the valid events
+    /// to the log, and returns as soon as they are on their way, so that a caller making units of
+    /// work can start its next one; ``PendingIngest/outcomes()`` waits for durability.
+    public func submit(batch events: [AuditEvent], source: String = "grpc") async -> PendingIngest {
         let start = ContinuousClock.now
         var outcomes = [IngestOutcome?](repeating: nil, count: events.count)
-        let appended = await process(events, into: &outcomes, whenQueued: whenQueued)
-        if !appended { whenQueued() }
-        let results = outcomes.map { $0! }
-        counters.count(results, source: source)
+        var appended: (append: PendingAppend, indices: [Int])?
+        if !events.isEmpty {
+            appended = await process(events, into: &outcomes)
+        }
+        return PendingIngest(pipeline: self, source: source, start: start, outcomes: outcomes, appended: appended)
+    }
+
+    /// Counts the outcomes of a unit and records its duration once per event.
+    fileprivate func record(_ outcomes: [IngestOutcome], source: String, since start: ContinuousClock.Instant) {
+        counters.count(outcomes, source: source)
         let elapsed = ContinuousClock.now - start
         let (seconds, attoseconds) = elapsed.components
         let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-        for _ in 0..<results.count { latency.recordNanoseconds(nanoseconds) }
-        return results
+        for _ in 0..<outcomes.count { latency.recordNanoseconds(nanoseconds) }
     }
 
-    /// Returns whether a batch went to the log (which then called `whenQueued`).
+    /// Fills the outcomes of refused events and returns the batch handed to the log with the
+    /// events' indices, or nil when no event went to the log.
     private func process(
-        _ events: [AuditEvent], into outcomes: inout [IngestOutcome?], whenQueued: @escaping @Sendable () -> Void
-    ) async -> Bool {
+        _ events: [AuditEvent], into outcomes: inout [IngestOutcome?]
+    ) async -> (append: PendingAppend, indices: [Int])? {
         let now = clock()
         var valid: [Int] = []
         valid.reserveCapacity(events.count)
@@ -189,7 +211,7 @@ public struct IngestPipeline: Sendable {
                 outcomes[index] = .invalid(violations)
             }
         }
-        guard !valid.isEmpty else { return false }
+        guard !valid.isEmpty else { return nil }
 
         let schema: EventSchema
         do {
@@ -197,7 +219,7 @@ public struct IngestPipeline: Sendable {
         } catch {
             let outcome = IngestOutcome.unavailable("no schema for audit events (fail closed): \(error)")
             for index in valid { outcomes[index] = outcome }
-            return false
+            return nil
         }
         let seedLayout = layouts.hasSeedLayout(schema)
         let maxBytes = validator.limits.maxEncodedBytes
@@ -239,19 +261,40 @@ public struct IngestPipeline: Sendable {
             entries.append(.init(key: recordStart..<keyEnd, value: keyEnd..<valueEnd, eventID: valueEnd..<writer.bytes.count))
             batchIndices.append(index)
         }
-        guard !entries.isEmpty else { return false }
+        guard !entries.isEmpty else { return nil }
         var batch = EventRecordBatch()
         batch.bytes = writer.bytes
         batch.entries = entries
 
-        let results = await log.append(batch: batch, whenQueued: whenQueued)
-        for (position, index) in zip(results, batchIndices) {
-            switch position {
-            case .success(let position): outcomes[index] = .durable(position)
-            case .failure(let error): outcomes[index] = .unavailable("the event could not be made durable in Kafka: \(error)")
+        return (await log.enqueue(batch: batch), batchIndices)
+    }
+}
+
+/// A unit of events submitted by ``IngestPipeline/submit(batch:source:)``: the refused ones have
+/// their outcome, the others are on their way to the log.
+public struct PendingIngest: Sendable {
+    fileprivate let pipeline: IngestPipeline
+    fileprivate let source: String
+    fileprivate let start: ContinuousClock.Instant
+    fileprivate var outcomes: [IngestOutcome?]
+    fileprivate let appended: (append: PendingAppend, indices: [Int])?
+
+    /// Waits until every event is durable or refused; one outcome per event, in order. Call it
+    /// exactly once.
+    public func outcomes() async -> [IngestOutcome] {
+        var outcomes = self.outcomes
+        if let appended {
+            let positions = await appended.append.positions()
+            for (position, index) in zip(positions, appended.indices) {
+                switch position {
+                case .success(let position): outcomes[index] = .durable(position)
+                case .failure(let error): outcomes[index] = .unavailable("the event could not be made durable in Kafka: \(error)")
+                }
             }
         }
-        return true
+        let results = outcomes.map { $0! }
+        pipeline.record(results, source: source, since: start)
+        return results
     }
 }
 

@@ -48,15 +48,17 @@ public final class KafkaProducer: Sendable {
     /// however many records. Records are produced in order; when librdkafka's local queue is
     /// full the call waits for room and goes on.
     ///
-    /// - Parameter onQueued: called once, when every record has been handed to librdkafka (or
-    ///   refused), before the call waits for the delivery reports: the caller may then prepare its
-    ///   next batch.
     /// - Returns: one result per record, in the batch's order: where it was written, or why it
     ///   was not (the same errors as ``send(_:)``).
-    public func sendBatch(
-        _ batch: KafkaOutgoingBatch, onQueued: (@Sendable () -> Void)? = nil
-    ) async -> [Result<KafkaDeliveryReport, KafkaError>] {
-        await core.sendBatch(batch, onQueued: onQueued)
+    public func sendBatch(_ batch: KafkaOutgoingBatch) async -> [Result<KafkaDeliveryReport, KafkaError>] {
+        await core.enqueueBatch(batch).results()
+    }
+
+    /// The first half of ``sendBatch(_:)``: returns once every record of `batch` is handed to
+    /// librdkafka (or refused), so the caller can prepare its next batch while this one travels.
+    /// Call ``KafkaPendingBatch/results()`` on the answer exactly once.
+    public func enqueueBatch(_ batch: KafkaOutgoingBatch) async -> KafkaPendingBatch {
+        await core.enqueueBatch(batch)
     }
 
     /// Waits until every queued record has a delivery report, or the timeout passes.
@@ -78,6 +80,27 @@ public final class KafkaProducer: Sendable {
     /// first to finish.
     public func shutdown(timeout: Duration = .seconds(30)) async {
         await core.shutdown(timeout: timeout)
+    }
+}
+
+/// A batch handed to librdkafka by ``KafkaProducer/enqueueBatch(_:)``, whose delivery reports are
+/// still to come.
+public struct KafkaPendingBatch: Sendable {
+    enum State: Sendable {
+        case inFlight(UInt64)
+        case done([Result<KafkaDeliveryReport, KafkaError>])
+    }
+
+    let core: ProducerCore
+    let state: State
+
+    /// Waits until every record has its delivery report; one result per record, in the batch's
+    /// order. Call it exactly once.
+    public func results() async -> [Result<KafkaDeliveryReport, KafkaError>] {
+        switch state {
+        case .done(let results): results
+        case .inFlight(let batchID): await core.results(ofBatch: batchID)
+        }
     }
 }
 
@@ -252,22 +275,17 @@ final class ProducerCore: Sendable {
         return try result.get()
     }
 
-    func sendBatch(_ batch: KafkaOutgoingBatch, onQueued: (@Sendable () -> Void)?) async -> [Result<KafkaDeliveryReport, KafkaError>] {
+    func enqueueBatch(_ batch: KafkaOutgoingBatch) async -> KafkaPendingBatch {
         let count = batch.records.count
-        guard count > 0 else {
-            onQueued?()
-            return []
-        }
+        guard count > 0 else { return KafkaPendingBatch(core: self, state: .done([])) }
         guard count <= BatchOpaque.maxRecords else {
-            onQueued?()
             let error = KafkaError(code: .invalidArgument, message: "a batch holds at most \(BatchOpaque.maxRecords) records; got \(count)", isRetriable: false)
-            return Array(repeating: .failure(error), count: count)
+            return KafkaPendingBatch(core: self, state: .done(Array(repeating: .failure(error), count: count)))
         }
         var begin = state.withLock { $0.beginBatch(count: count) }
         guard case .produce(let batchID, _) = begin else {
-            onQueued?()
             guard case .fail(let error) = begin else { preconditionFailure() }
-            return Array(repeating: .failure(error), count: count)
+            return KafkaPendingBatch(core: self, state: .done(Array(repeating: .failure(error), count: count)))
         }
         var next = 0
         while next < count {
@@ -289,8 +307,12 @@ final class ProducerCore: Sendable {
             }
             begin = state.withLock { $0.resumeBatch(batch: batchID) }
         }
-        onQueued?()
-        return await withUnsafeContinuation { (continuation: BatchWaiter) in
+        return KafkaPendingBatch(core: self, state: .inFlight(batchID))
+    }
+
+    /// Waits for every delivery report of a batch produced by ``enqueueBatch(_:)``.
+    func results(ofBatch batchID: UInt64) async -> [Result<KafkaDeliveryReport, KafkaError>] {
+        await withUnsafeContinuation { (continuation: BatchWaiter) in
             if let results = state.withLock({ $0.attachBatch(batch: batchID, waiter: continuation) }) {
                 continuation.resume(returning: results)
             }

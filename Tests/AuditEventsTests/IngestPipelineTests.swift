@@ -87,9 +87,9 @@ struct IngestPipelineTests {
         third.eventID = "e-3"
         third.tenantID = "globex"
         third.metadata = ["b": "2", "a": "1", "ü": "3"]
-        let queued = Mutex(0)
-        let outcomes = await pipeline.ingest(batch: [event, second, third], whenQueued: { queued.withLock { $0 += 1 } })
-        #expect(queued.withLock { $0 } == 1)
+        // Submitted: the valid events are in the log before the outcomes are awaited.
+        let pending = await pipeline.submit(batch: [event, second, third])
+        let outcomes = await pending.outcomes()
         #expect(outcomes.count == 3)
         guard case .durable = outcomes[0], case .invalid(let violations) = outcomes[1], case .durable = outcomes[2] else {
             Issue.record("expected durable, invalid, durable: \(outcomes)")
@@ -152,15 +152,17 @@ struct IngestPipelineTests {
         #expect(try AuditEventSchema.decodeSeedRecord(body) == after)
     }
 
-    @Test("a batch with no valid event and a batch without schema still signal queued once")
-    func queuedSignalOnEveryPath() async {
+    @Test("a batch with no valid event, a batch without schema and an empty batch answer without the log")
+    func noAppendPaths() async {
         var bad = event
         bad.tenantID = ""
         for (schema, events) in [(EventSchema?.none, [event]), (EventSchema(id: 7, schema: AuditEventSchema.seed), [bad]), (nil, [])] {
-            let pipeline = IngestPipeline(schemas: FixedSchema(schema: schema), log: RecordingLog())
-            let queued = Mutex(0)
-            _ = await pipeline.ingest(batch: events, whenQueued: { queued.withLock { $0 += 1 } })
-            #expect(queued.withLock { $0 } == 1)
+            let log = RecordingLog()
+            let pipeline = IngestPipeline(schemas: FixedSchema(schema: schema), log: log)
+            let outcomes = await pipeline.ingest(batch: events)
+            #expect(outcomes.count == events.count)
+            #expect(!outcomes.contains { if case .durable = $0 { true } else { false } })
+            #expect(log.records.withLock { $0.isEmpty })
         }
     }
 }

@@ -137,16 +137,13 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
             }
             await withDiscardingTaskGroup { units in
                 while let unit = await intake.nextUnit() {
-                    // The next unit starts once this one's events are handed to Kafka, so the
-                    // events that arrive meanwhile make up the next unit together.
-                    await withUnsafeContinuation { (queued: UnsafeContinuation<Void, Never>) in
-                        let signal = OnceSignal { queued.resume() }
-                        units.addTask {
-                            var answers = await self.results(for: unit.map(\.event), whenQueued: { signal.fire() })
-                            signal.fire()
-                            for index in answers.indices { answers[index].sequence = unit[index].sequence }
-                            resultsContinuation.yield(answers)
-                        }
+                    // The unit's CPU work happens here; the next unit starts as soon as this one
+                    // is handed to Kafka, so the events that arrive meanwhile travel together.
+                    let pending = await self.submit(unit.map(\.event))
+                    units.addTask {
+                        var answers = await pending.results()
+                        for index in answers.indices { answers[index].sequence = unit[index].sequence }
+                        resultsContinuation.yield(answers)
                     }
                 }
             }
@@ -248,11 +245,15 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         return Principal(name: "open access (AUDITPIPE_AUTH_CONFIG unset)", tenants: .all, roles: [.admin], method: .apiKey)
     }
 
-    /// The results of `events` as one unit: each event is authorized for its tenant (once per
-    /// run of events of the same tenant), the allowed ones go through the pipeline as one batch.
-    private func results(
-        for events: [Auditpipe_V1_AuditEvent], whenQueued: @escaping @Sendable () -> Void = {}
-    ) async -> [Auditpipe_V1_IngestResult] {
+    /// The results of `events` as one unit, once each is durable or refused.
+    private func results(for events: [Auditpipe_V1_AuditEvent]) async -> [Auditpipe_V1_IngestResult] {
+        await submit(events).results()
+    }
+
+    /// `events` as one unit: each event is authorized for its tenant (once per run of events of
+    /// the same tenant), the allowed ones are submitted to the pipeline as one batch; returns
+    /// once they are handed to Kafka.
+    private func submit(_ events: [Auditpipe_V1_AuditEvent]) async -> PendingIngestResults {
         var results: [Auditpipe_V1_IngestResult] = []
         results.reserveCapacity(events.count)
         var accepted: [AuditEvent] = []
@@ -284,7 +285,21 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
             accepted.append(event)
             acceptedIndices.append(index)
         }
-        let outcomes = await ingestPipeline.ingest(batch: accepted, whenQueued: whenQueued)
+        let pending = await ingestPipeline.submit(batch: accepted)
+        return PendingIngestResults(results: results, acceptedIndices: acceptedIndices, pending: pending)
+    }
+}
+
+/// The results of a unit of events whose accepted events are on their way to Kafka.
+struct PendingIngestResults: Sendable {
+    var results: [Auditpipe_V1_IngestResult]
+    let acceptedIndices: [Int]
+    let pending: PendingIngest
+
+    /// Waits until every event is durable or refused; call it exactly once.
+    func results() async -> [Auditpipe_V1_IngestResult] {
+        var results = self.results
+        let outcomes = await pending.outcomes()
         for (outcome, index) in zip(outcomes, acceptedIndices) {
             switch outcome {
             case .durable(let position):
@@ -306,20 +321,6 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
             }
         }
         return results
-    }
-}
-
-/// Calls its action on the first ``fire()`` only.
-final class OnceSignal: Sendable {
-    private let fired = Atomic<Bool>(false)
-    private let action: @Sendable () -> Void
-
-    init(_ action: @escaping @Sendable () -> Void) {
-        self.action = action
-    }
-
-    func fire() {
-        if !fired.exchange(true, ordering: .acquiringAndReleasing) { action() }
     }
 }
 

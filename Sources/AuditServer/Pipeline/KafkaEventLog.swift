@@ -25,14 +25,19 @@ package struct KafkaEventLog: DurableEventLog {
         return RecordPosition(partition: report.partition, offset: report.offset)
     }
 
-    /// The batch as one `KafkaProducer.sendBatch`: its buffer goes to the producer as it is (the
-    /// records' ranges are the same), one waiter for all its delivery reports.
-    package func append(batch: EventRecordBatch, whenQueued: @escaping @Sendable () -> Void) async -> [Result<RecordPosition, any Error>] {
+    /// The batch as one `KafkaProducer.enqueueBatch`: its buffer goes to the producer as it is
+    /// (the records' ranges are the same), one waiter for all its delivery reports.
+    package func enqueue(batch: EventRecordBatch) async -> PendingAppend {
         let outgoing = KafkaOutgoingBatch(
             topic: topic, headerName: "event_id", bytes: batch.bytes,
             records: batch.entries.map { KafkaOutgoingBatch.Record(key: $0.key, value: $0.value, headerValue: $0.eventID) }
         )
-        let reports = await producer.sendBatch(outgoing, onQueued: whenQueued)
+        let pending = await producer.enqueueBatch(outgoing)
+        return PendingAppend { await Self.positions(of: pending) }
+    }
+
+    private static func positions(of pending: KafkaPendingBatch) async -> [Result<RecordPosition, any Error>] {
+        let reports = await pending.results()
         var errors: [String: Int] = [:]
         let results = reports.map { report -> Result<RecordPosition, any Error> in
             switch report {
