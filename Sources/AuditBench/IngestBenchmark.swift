@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import AuditEvents
 package import AuditPipeClient
 import Foundation
+import Glibc
 import KafkaClient
 package import Logging
 
@@ -48,6 +49,12 @@ package struct IngestBenchmarkConfiguration: Sendable {
     package var skipCeiling = false
     /// Appended to every figure name (runs against differently configured servers in one table).
     package var figureSuffix = ""
+    /// The server's process id, for its CPU time per acknowledged event (`/proc/PID/stat`);
+    /// `nil`: no CPU figures.
+    package var serverPID: Int32?
+    /// Whether the server runs its sinks (ClickHouse, Redis consumers): its CPU figure is then
+    /// `server_cpu_us_per_event_with_sinks`, otherwise `server_cpu_us_per_event`.
+    package var serverRunsSinks = true
 
     package init() {}
 
@@ -73,6 +80,11 @@ package struct IngestMeasurements: Sendable {
     package var oursBatchMax: LoadMeasurement
     package var peerMax: LoadMeasurement?
     package var ceilingMax: LoadMeasurement?
+    /// CPU seconds (utime + stime) spent during our three runs (rate, stream max, batch max):
+    /// the server's, and this process's (the client library driving them).
+    package var oursCPU: PhaseCPU = PhaseCPU()
+    /// CPU seconds of this process during the ceiling's two runs (the ceiling produces from here).
+    package var ceilingCPU: PhaseCPU = PhaseCPU()
 
     package init(
         oursAtRate: LoadMeasurement, peerAtRate: LoadMeasurement?, ceilingAtRate: LoadMeasurement?,
@@ -88,6 +100,49 @@ package struct IngestMeasurements: Sendable {
     }
 }
 
+/// CPU time spent by processes over some runs, and the events acknowledged in them.
+package struct PhaseCPU: Sendable {
+    /// Seconds of the server process (nil when its pid is unknown or unreadable).
+    package var serverSeconds: Double?
+    /// Seconds of this (the load generator's) process.
+    package var localSeconds: Double = 0
+    /// Events acknowledged over those runs.
+    package var events: Int = 0
+    /// Per run: its label, server seconds, local seconds, events.
+    package var runs: [(label: String, server: Double?, local: Double, events: Int)] = []
+
+    package init() {}
+
+    /// Adds one run measured with ``CPUProbe``.
+    package mutating func add(label: String, server: Double?, local: Double, events: Int) {
+        if let server { serverSeconds = (serverSeconds ?? 0) + server }
+        localSeconds += local
+        self.events += events
+        runs.append((label, server, local, events))
+    }
+
+    /// Microseconds per event of `seconds`, nil without events.
+    package func microsecondsPerEvent(_ seconds: Double?) -> Double? {
+        guard let seconds, events > 0 else { return nil }
+        return seconds * 1_000_000 / Double(events)
+    }
+}
+
+/// Reads the CPU time of the server and of this process around one run.
+struct CPUProbe {
+    let serverPID: Int32?
+
+    func measure<T>(_ body: () async throws -> T) async rethrows -> (T, server: Double?, local: Double) {
+        let serverBefore = serverPID.flatMap(ProcessCPU.seconds(of:))
+        let localBefore = ProcessCPU.seconds(of: getpid()) ?? 0
+        let value = try await body()
+        let localAfter = ProcessCPU.seconds(of: getpid()) ?? 0
+        let serverAfter = serverPID.flatMap(ProcessCPU.seconds(of:))
+        let server = serverBefore.flatMap { before in serverAfter.map { $0 - before } }
+        return (value, server, localAfter - localBefore)
+    }
+}
+
 /// `auditpipe bench ingest`: events through the Swift client into `auditpipe serve`, next to
 /// Confluent's Python serializer + producer (the peer) and raw librdkafka produce of the same
 /// pre-encoded bytes (the ceiling), in one run.
@@ -97,6 +152,8 @@ package enum IngestBenchmark {
     /// Throughput targets: at least 2x the peer, at least half the ceiling.
     package static let peerThroughputTarget = 2.0
     package static let ceilingThroughputTarget = 0.5
+    /// The server's CPU per event: at most this multiple of the ceiling's.
+    package static let serverCPUCeilingTarget = 2.0
     /// The peer's and the ceiling's names in the results.
     package static let peerName = "confluent-python"
     package static let ceilingName = "librdkafka-raw"
@@ -133,7 +190,7 @@ package enum IngestBenchmark {
                 )
             }
         }
-        return results(measurements, configuration: configuration)
+        return results(measurements, configuration: configuration) + cpuResults(measurements, configuration: configuration)
     }
 
     private static func measure(
@@ -159,9 +216,15 @@ package enum IngestBenchmark {
         }
 
         let schedule = OpenLoopSchedule(rate: configuration.rate, durationSeconds: configuration.rateDurationSeconds)
+        let probe = CPUProbe(serverPID: configuration.serverPID)
+        var oursCPU = PhaseCPU()
+        var ceilingCPU = PhaseCPU()
         progress("ours: Ingest stream at \(BenchFormat.value(configuration.rate)) events/s for \(BenchFormat.value(configuration.rateDurationSeconds)) s")
-        let oursAtRate = await LoadDriver.openLoop(label: "auditpipe-stream", schedule: schedule, maxInFlight: configuration.maxInFlight, send: sendOne)
-        progress(describe(oursAtRate))
+        let (oursAtRate, rateServer, rateLocal) = await probe.measure {
+            await LoadDriver.openLoop(label: "auditpipe-stream", schedule: schedule, maxInFlight: configuration.maxInFlight, send: sendOne)
+        }
+        oursCPU.add(label: "stream at rate", server: rateServer, local: rateLocal, events: oursAtRate.succeeded)
+        progress(describe(oursAtRate) + cpuNote(server: rateServer, local: rateLocal, events: oursAtRate.succeeded))
 
         var peer: ConfluentPeer?
         var eventsFile: URL?
@@ -209,20 +272,27 @@ package enum IngestBenchmark {
                     await produceOne(ceiling, first)
                 }
                 progress("ceiling: \(ceilingName) at \(BenchFormat.value(configuration.rate)) events/s")
-                ceilingAtRate = await LoadDriver.openLoop(label: ceilingName, schedule: schedule, maxInFlight: configuration.maxInFlight) { index in
-                    await produceOne(ceiling, index)
+                let (atRate, _, local) = await probe.measure {
+                    await LoadDriver.openLoop(label: ceilingName, schedule: schedule, maxInFlight: configuration.maxInFlight) { index in
+                        await produceOne(ceiling, index)
+                    }
                 }
-                progress(describe(ceilingAtRate!))
+                ceilingAtRate = atRate
+                ceilingCPU.add(label: "ceiling at rate", server: nil, local: local, events: atRate.succeeded)
+                progress(describe(atRate) + cpuNote(server: nil, local: local, events: atRate.succeeded))
             }
 
             progress("ours: Ingest stream, max throughput, window \(configuration.window), \(BenchFormat.value(configuration.maxDurationSeconds)) s")
-            let oursStreamMax = await LoadDriver.closedLoop(
-                label: "auditpipe-stream", durationSeconds: configuration.maxDurationSeconds, concurrency: configuration.window, batchSize: 1
-            ) { first, _ in await sendOne(first) }
-            progress(describe(oursStreamMax))
+            let (oursStreamMax, streamServer, streamLocal) = await probe.measure {
+                await LoadDriver.closedLoop(
+                    label: "auditpipe-stream", durationSeconds: configuration.maxDurationSeconds, concurrency: configuration.window, batchSize: 1
+                ) { first, _ in await sendOne(first) }
+            }
+            oursCPU.add(label: "stream max", server: streamServer, local: streamLocal, events: oursStreamMax.succeeded)
+            progress(describe(oursStreamMax) + cpuNote(server: streamServer, local: streamLocal, events: oursStreamMax.succeeded))
 
             progress("ours: IngestBatch, max throughput, \(configuration.batchConcurrency) x \(configuration.batchSize) events")
-            let oursBatchMax = await LoadDriver.closedLoop(
+            let (oursBatchMax, batchServer, batchLocal) = await probe.measure { await LoadDriver.closedLoop(
                 label: "auditpipe-batch", durationSeconds: configuration.maxDurationSeconds,
                 concurrency: configuration.batchConcurrency, batchSize: configuration.batchSize
             ) { first, count in
@@ -238,8 +308,9 @@ package enum IngestBenchmark {
                 } catch {
                     return .failure("IngestBatch failed: \(error)", count: count)
                 }
-            }
-            progress(describe(oursBatchMax))
+            } }
+            oursCPU.add(label: "batch max", server: batchServer, local: batchLocal, events: oursBatchMax.succeeded)
+            progress(describe(oursBatchMax) + cpuNote(server: batchServer, local: batchLocal, events: oursBatchMax.succeeded))
 
             var peerMax: LoadMeasurement?
             if let peer {
@@ -249,20 +320,35 @@ package enum IngestBenchmark {
             }
             if let ceiling {
                 progress("ceiling: \(ceilingName), max throughput, window \(configuration.window)")
-                ceilingMax = await LoadDriver.closedLoop(
-                    label: ceilingName, durationSeconds: configuration.maxDurationSeconds, concurrency: configuration.window, batchSize: 1
-                ) { first, _ in await produceOne(ceiling, first) }
-                progress(describe(ceilingMax!))
+                let (max, _, local) = await probe.measure {
+                    await LoadDriver.closedLoop(
+                        label: ceilingName, durationSeconds: configuration.maxDurationSeconds, concurrency: configuration.window, batchSize: 1
+                    ) { first, _ in await produceOne(ceiling, first) }
+                }
+                ceilingMax = max
+                ceilingCPU.add(label: "ceiling max", server: nil, local: local, events: max.succeeded)
+                progress(describe(max) + cpuNote(server: nil, local: local, events: max.succeeded))
                 await ceiling.shutdown(timeout: .seconds(30))
             }
-            return IngestMeasurements(
+            var measurements = IngestMeasurements(
                 oursAtRate: oursAtRate, peerAtRate: peerAtRate, ceilingAtRate: ceilingAtRate,
                 oursStreamMax: oursStreamMax, oursBatchMax: oursBatchMax, peerMax: peerMax, ceilingMax: ceilingMax
             )
+            measurements.oursCPU = oursCPU
+            measurements.ceilingCPU = ceilingCPU
+            return measurements
         } catch {
             await ceiling?.shutdown(timeout: .seconds(30))
             throw error
         }
+    }
+
+    /// ", server N us/event, client M us/event" for a progress line.
+    private static func cpuNote(server: Double?, local: Double, events: Int) -> String {
+        guard events > 0 else { return "" }
+        var text = ""
+        if let server { text += ", server \(BenchFormat.fixed(server * 1e6 / Double(events), decimals: 1)) us CPU/event" }
+        return text + ", this process \(BenchFormat.fixed(local * 1e6 / Double(events), decimals: 1)) us CPU/event"
     }
 
     /// The client's answer as counts.
@@ -333,6 +419,43 @@ package enum IngestBenchmark {
                 result.met = result.ratio.map { $0 >= target && ours.failed == 0 }
                 out.append(result)
             }
+        }
+        return out
+    }
+
+    /// The CPU figures: the server's CPU per acknowledged event next to the ceiling process's
+    /// CPU per event producing the same bytes (from the same run), and the load generator's.
+    package static func cpuResults(_ m: IngestMeasurements, configuration: IngestBenchmarkConfiguration) -> [BenchResult] {
+        var out: [BenchResult] = []
+        let perRun = m.oursCPU.runs.map { run in
+            let server = run.server.map { BenchFormat.fixed($0 * 1e6 / Double(max(run.events, 1)), decimals: 1) } ?? "?"
+            return "\(run.label) \(server) us (\(run.events) events)"
+        }.joined(separator: ", ")
+        if let server = m.oursCPU.microsecondsPerEvent(m.oursCPU.serverSeconds) {
+            let ceiling = m.ceilingCPU.microsecondsPerEvent(m.ceilingCPU.localSeconds)
+            let notes = "utime+stime of the server (pid \(configuration.serverPID.map(String.init) ?? "?")) over our three runs: \(BenchFormat.fixed(m.oursCPU.serverSeconds ?? 0, decimals: 2)) CPU-s for \(m.oursCPU.events) acknowledged events; per run: \(perRun)"
+                + (ceiling.map { _ in "; \(ceilingName): this process's CPU over its two runs, \(BenchFormat.fixed(m.ceilingCPU.localSeconds, decimals: 2)) CPU-s for \(m.ceilingCPU.events) events" } ?? "; no ceiling run")
+            if configuration.serverRunsSinks {
+                out.append(BenchResult(
+                    benchmark: "ingest", figure: "server_cpu_us_per_event_with_sinks", value: server, unit: "us",
+                    peer: ceiling == nil ? nil : ceilingName, peerValue: ceiling, notes: notes
+                ))
+            } else {
+                var result = BenchResult(
+                    benchmark: "ingest", figure: "server_cpu_us_per_event", value: server, unit: "us",
+                    peer: ceiling == nil ? nil : ceilingName, peerValue: ceiling,
+                    target: ceiling == nil ? nil : "<= \(JSONText.number(serverCPUCeilingTarget))x ceiling", notes: notes
+                )
+                result.met = result.ratio.map { $0 <= serverCPUCeilingTarget }
+                out.append(result)
+            }
+        }
+        if let client = m.oursCPU.microsecondsPerEvent(m.oursCPU.localSeconds) {
+            let perRun = m.oursCPU.runs.map { "\($0.label) \(BenchFormat.fixed($0.local * 1e6 / Double(max($0.events, 1)), decimals: 1)) us" }.joined(separator: ", ")
+            out.append(BenchResult(
+                benchmark: "ingest", figure: "client_cpu_us_per_event\(configuration.figureSuffix)", value: client, unit: "us",
+                notes: "utime+stime of the load generator (AuditPipeClient and the load driver) over our three runs; per run: \(perRun)"
+            ))
         }
         return out
     }

@@ -90,6 +90,21 @@ public enum AuditEventSchema {
 
     private static let seedCanonicalForm = seed.canonicalForm
 
+    /// Encodes `event` as the binary body of a record with the seed's layout (see
+    /// ``hasSeedLayout(_:)``) straight from its fields into `writer`, without the generic value
+    /// tree: byte for byte what ``encode(_:with:)`` writes for such a schema (the metadata's keys
+    /// in the same UTF-8 order). Ingest encodes every event with it.
+    public static func encodeSeedRecord(_ event: AuditEvent, into writer: inout AvroBinaryWriter) {
+        writer.writeString(event.eventID)
+        writer.writeString(event.tenantID)
+        writer.writeString(event.actorID)
+        writer.writeString(event.eventType)
+        writer.writeString(event.resource)
+        writer.writeString(event.action)
+        writer.writeLong(event.timestampMilliseconds)
+        writer.writeStringMap(event.metadata)
+    }
+
     /// Decodes the binary body of a record written with the seed's layout (see
     /// ``hasSeedLayout(_:)``) straight into an event, without the generic value tree: the same
     /// result as resolving it into ``seed`` and calling ``event(from:)``, at a fraction of the

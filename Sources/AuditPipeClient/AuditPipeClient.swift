@@ -84,19 +84,21 @@ public final class AuditPipeClient: Sendable {
 
     /// Opens an `Ingest` stream for the duration of `body`: every `send` on it returns when its
     /// event is durable or refused, and many sends may be in flight at once.
+    ///
+    /// The stream's writer sends every event queued since its last write in one write (no task
+    /// and no async hand-off per event), so events sent together travel together.
     public func withIngestStream<Result: Sendable>(
         _ body: @Sendable (IngestStream) async throws -> Result
     ) async throws -> Result {
-        let (requests, requestsContinuation) = AsyncStream.makeStream(of: Auditpipe_V1_IngestRequest.self)
-        let stream = IngestStream(requests: requestsContinuation)
+        let stream = IngestStream()
         let service = self.service
         let metadata = self.metadata
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
                     try await service.ingest(metadata: metadata) { writer in
-                        for await request in requests {
-                            try await writer.write(request)
+                        while let requests = await stream.nextRequests() {
+                            try await writer.write(contentsOf: requests)
                         }
                     } onResponse: { response in
                         for try await result in response.messages {
@@ -108,9 +110,9 @@ public final class AuditPipeClient: Sendable {
                     stream.close(reason: "the Ingest stream failed: \(error)")
                 }
             }
-            defer { requestsContinuation.finish() }
+            defer { stream.finishRequests() }
             let result = try await body(stream)
-            requestsContinuation.finish()
+            stream.finishRequests()
             try await group.waitForAll()
             return result
         }
@@ -119,39 +121,77 @@ public final class AuditPipeClient: Sendable {
 
 /// An open `Ingest` stream. See `AuditPipeClient.withIngestStream(_:)`.
 public final class IngestStream: Sendable {
+    private typealias Waiter = UnsafeContinuation<IngestResult, Never>
+    private typealias WriterWaiter = UnsafeContinuation<[Auditpipe_V1_IngestRequest]?, Never>
+
     private struct State {
         var nextSequence: UInt64 = 1
-        var pending: [UInt64: CheckedContinuation<IngestResult, Never>] = [:]
+        var pending: [UInt64: Waiter] = [:]
         var closedReason: String?
+        /// Requests not yet taken by the writer, and the writer when it waits for some.
+        var outbox: [Auditpipe_V1_IngestRequest] = []
+        var writer: WriterWaiter?
+        /// `body` returned: the writer ends the request stream once the outbox is empty.
+        var requestsFinished = false
+
+        mutating func takeOutbox() -> [Auditpipe_V1_IngestRequest] {
+            var taken: [Auditpipe_V1_IngestRequest] = []
+            swap(&taken, &outbox)
+            return taken
+        }
     }
 
-    private let requests: AsyncStream<Auditpipe_V1_IngestRequest>.Continuation
     private let state = Mutex(State())
 
-    init(requests: AsyncStream<Auditpipe_V1_IngestRequest>.Continuation) {
-        self.requests = requests
-    }
+    init() {}
 
     /// Sends one event and returns once it is durable or refused. If the stream breaks first the
     /// result is `.unavailable`: resend the event (same `eventID`).
     public func send(_ event: AuditEvent) async -> IngestResult {
-        await withCheckedContinuation { continuation in
-            let sequence: UInt64? = state.withLock { state in
-                if state.closedReason != nil { return nil }
-                let sequence = state.nextSequence
+        var request = Auditpipe_V1_IngestRequest()
+        request.event = Auditpipe_V1_AuditEvent(event)
+        return await withUnsafeContinuation { (continuation: Waiter) in
+            let action = state.withLock { state -> (closed: String?, writer: (WriterWaiter, [Auditpipe_V1_IngestRequest])?) in
+                if let reason = state.closedReason { return (reason, nil) }
+                if state.requestsFinished { return ("the Ingest stream's body has returned", nil) }
+                request.sequence = state.nextSequence
                 state.nextSequence += 1
-                state.pending[sequence] = continuation
-                return sequence
+                state.pending[request.sequence] = continuation
+                state.outbox.append(request)
+                guard let writer = state.writer else { return (nil, nil) }
+                state.writer = nil
+                return (nil, (writer, state.takeOutbox()))
             }
-            guard let sequence else {
-                continuation.resume(returning: .unavailable(state.withLock { $0.closedReason } ?? "stream closed"))
-                return
+            if let reason = action.closed {
+                continuation.resume(returning: .unavailable(reason))
+            } else if let (writer, requests) = action.writer {
+                writer.resume(returning: requests)
             }
-            requests.yield(.with {
-                $0.event = Auditpipe_V1_AuditEvent(event)
-                $0.sequence = sequence
-            })
         }
+    }
+
+    /// The requests queued since the writer's last call (waits for some); nil once the stream's
+    /// body has returned and every request is taken, or the stream closed.
+    func nextRequests() async -> [Auditpipe_V1_IngestRequest]? {
+        await withUnsafeContinuation { (writer: WriterWaiter) in
+            let requests = state.withLock { state -> [Auditpipe_V1_IngestRequest]?? in
+                if !state.outbox.isEmpty { return .some(state.takeOutbox()) }
+                if state.requestsFinished || state.closedReason != nil { return .some(nil) }
+                state.writer = writer
+                return nil
+            }
+            if let requests { writer.resume(returning: requests) }
+        }
+    }
+
+    /// No more sends: the writer ends the request stream after the queued requests.
+    func finishRequests() {
+        let writer = state.withLock { state -> WriterWaiter? in
+            state.requestsFinished = true
+            defer { state.writer = nil }
+            return state.writer
+        }
+        writer?.resume(returning: nil)
     }
 
     func complete(_ result: Auditpipe_V1_IngestResult) {
@@ -160,11 +200,15 @@ public final class IngestStream: Sendable {
     }
 
     func close(reason: String) {
-        let pending = state.withLock { state -> [CheckedContinuation<IngestResult, Never>] in
+        let (pending, writer) = state.withLock { state -> ([Waiter], WriterWaiter?) in
             state.closedReason = reason
-            defer { state.pending.removeAll() }
-            return Array(state.pending.values)
+            defer {
+                state.pending.removeAll()
+                state.writer = nil
+            }
+            return (Array(state.pending.values), state.writer)
         }
+        writer?.resume(returning: nil)
         for continuation in pending {
             continuation.resume(returning: .unavailable(reason))
         }

@@ -43,6 +43,24 @@ public final class KafkaProducer: Sendable {
         try await core.send(message)
     }
 
+    /// Produces every record of `batch` and waits until each has its delivery report: one unit of
+    /// work (one waiter, one lock round trip per produce round and per delivery-report event),
+    /// however many records. Records are produced in order; when librdkafka's local queue is
+    /// full the call waits for room and goes on.
+    ///
+    /// - Returns: one result per record, in the batch's order: where it was written, or why it
+    ///   was not (the same errors as ``send(_:)``).
+    public func sendBatch(_ batch: KafkaOutgoingBatch) async -> [Result<KafkaDeliveryReport, KafkaError>] {
+        await core.enqueueBatch(batch).results()
+    }
+
+    /// The first half of ``sendBatch(_:)``: returns once every record of `batch` is handed to
+    /// librdkafka (or refused), so the caller can prepare its next batch while this one travels.
+    /// Call ``KafkaPendingBatch/results()`` on the answer exactly once.
+    public func enqueueBatch(_ batch: KafkaOutgoingBatch) async -> KafkaPendingBatch {
+        await core.enqueueBatch(batch)
+    }
+
     /// Waits until every queued record has a delivery report, or the timeout passes.
     ///
     /// - Throws: ``KafkaError`` `timedOut` if records are still outstanding after `timeout`.
@@ -65,12 +83,34 @@ public final class KafkaProducer: Sendable {
     }
 }
 
+/// A batch handed to librdkafka by ``KafkaProducer/enqueueBatch(_:)``, whose delivery reports are
+/// still to come.
+public struct KafkaPendingBatch: Sendable {
+    enum State: Sendable {
+        case inFlight(UInt64)
+        case done([Result<KafkaDeliveryReport, KafkaError>])
+    }
+
+    let core: ProducerCore
+    let state: State
+
+    /// Waits until every record has its delivery report; one result per record, in the batch's
+    /// order. Call it exactly once.
+    public func results() async -> [Result<KafkaDeliveryReport, KafkaError>] {
+        switch state {
+        case .done(let results): results
+        case .inFlight(let batchID): await core.results(ofBatch: batchID)
+        }
+    }
+}
+
 /// The producer's machinery; kept apart from ``KafkaProducer`` so that the polling thread does
 /// not keep the public object alive (its `deinit` starts a shutdown).
 final class ProducerCore: Sendable {
     typealias DeliveryWaiter = UnsafeContinuation<Result<KafkaDeliveryReport, KafkaError>, Never>
     typealias CapacityWaiter = UnsafeContinuation<Void, Never>
-    typealias StateMachine = ProducerStateMachine<DeliveryWaiter, CapacityWaiter>
+    typealias BatchWaiter = UnsafeContinuation<[Result<KafkaDeliveryReport, KafkaError>], Never>
+    typealias StateMachine = ProducerStateMachine<DeliveryWaiter, CapacityWaiter, BatchWaiter>
 
     private let handle: SendablePointer
     private let mainQueue: SendablePointer
@@ -130,15 +170,36 @@ final class ProducerCore: Sendable {
 
     private func handleDeliveryReports(_ event: OpaquePointer) {
         var resumes: [(DeliveryWaiter, Result<KafkaDeliveryReport, KafkaError>)] = []
+        var batchResumes: [(BatchWaiter, [Result<KafkaDeliveryReport, KafkaError>])] = []
         var unknown = 0
         var reports: [(UInt64, Result<KafkaDeliveryReport, KafkaError>)] = []
+        reports.reserveCapacity(rd_kafka_event_message_count(event))
+        // The topic's name, read once per topic handle rather than once per report.
+        var topicName: (handle: OpaquePointer, name: String)?
         while let message = rd_kafka_event_message_next(event) {
             guard let opaque = message.pointee._private else { unknown += 1; continue }
             let id = UInt64(UInt(bitPattern: opaque))
-            reports.append((id, Self.deliveryResult(message)))
+            var topic = "?"
+            if let rkt = message.pointee.rkt {
+                if let cached = topicName, cached.handle == rkt {
+                    topic = cached.name
+                } else {
+                    topic = String(cString: rd_kafka_topic_name(rkt))
+                    topicName = (rkt, topic)
+                }
+            }
+            reports.append((id, Self.deliveryResult(message, topic: topic)))
         }
         let wake = state.withLock { state in
             for (id, result) in reports {
+                if let batch = BatchOpaque(raw: id) {
+                    switch state.batchDelivered(batch: batch.batch, index: batch.index, result: result) {
+                    case .none: break
+                    case .resume(let waiter, let results): batchResumes.append((waiter, results))
+                    case .unknown: unknown += 1
+                    }
+                    continue
+                }
                 switch state.delivered(id: id, result: result) {
                 case .none: break
                 case .resume(let waiter, let result): resumes.append((waiter, result))
@@ -148,14 +209,14 @@ final class ProducerCore: Sendable {
             return state.capacityFreed()
         }
         for (waiter, result) in resumes { waiter.resume(returning: result) }
+        for (waiter, results) in batchResumes { waiter.resume(returning: results) }
         for waiter in wake { waiter.resume() }
         if unknown > 0 {
             logger.error("delivery reports for unknown records ignored", metadata: ["count": "\(unknown)"])
         }
     }
 
-    private static func deliveryResult(_ message: UnsafePointer<rd_kafka_message_t>) -> Result<KafkaDeliveryReport, KafkaError> {
-        let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
+    private static func deliveryResult(_ message: UnsafePointer<rd_kafka_message_t>, topic: String) -> Result<KafkaDeliveryReport, KafkaError> {
         let err = message.pointee.err
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             let hint =
@@ -212,6 +273,112 @@ final class ProducerCore: Sendable {
             if case .resume(let result) = action { continuation.resume(returning: result) }
         }
         return try result.get()
+    }
+
+    func enqueueBatch(_ batch: KafkaOutgoingBatch) async -> KafkaPendingBatch {
+        let count = batch.records.count
+        guard count > 0 else { return KafkaPendingBatch(core: self, state: .done([])) }
+        guard count <= BatchOpaque.maxRecords else {
+            let error = KafkaError(code: .invalidArgument, message: "a batch holds at most \(BatchOpaque.maxRecords) records; got \(count)", isRetriable: false)
+            return KafkaPendingBatch(core: self, state: .done(Array(repeating: .failure(error), count: count)))
+        }
+        var begin = state.withLock { $0.beginBatch(count: count) }
+        guard case .produce(let batchID, _) = begin else {
+            guard case .fail(let error) = begin else { preconditionFailure() }
+            return KafkaPendingBatch(core: self, state: .done(Array(repeating: .failure(error), count: count)))
+        }
+        var next = 0
+        while next < count {
+            guard case .produce(_, let generation) = begin else {
+                guard case .fail(let error) = begin else { preconditionFailure() }
+                state.withLock { $0.batchAbandoned(batch: batchID, range: next..<count, error: error) }
+                break
+            }
+            let (stoppedAt, rejected) = produceRecords(of: batch, batchID: batchID, from: next)
+            state.withLock { $0.batchProduced(batch: batchID, rejected: rejected) }
+            guard let stoppedAt else { break }
+            // The queue was full at record `stoppedAt`: wait for room, then go on from there.
+            next = stoppedAt
+            do {
+                try await waitForCapacity(after: generation)
+            } catch {
+                state.withLock { $0.batchAbandoned(batch: batchID, range: next..<count, error: error) }
+                break
+            }
+            begin = state.withLock { $0.resumeBatch(batch: batchID) }
+        }
+        return KafkaPendingBatch(core: self, state: .inFlight(batchID))
+    }
+
+    /// Waits for every delivery report of a batch produced by ``enqueueBatch(_:)``.
+    func results(ofBatch batchID: UInt64) async -> [Result<KafkaDeliveryReport, KafkaError>] {
+        await withUnsafeContinuation { (continuation: BatchWaiter) in
+            if let results = state.withLock({ $0.attachBatch(batch: batchID, waiter: continuation) }) {
+                continuation.resume(returning: results)
+            }
+        }
+    }
+
+    /// Produces records `start...` of a batch until the end or until librdkafka's queue is full;
+    /// returns the index of the record that found the queue full (nil: all produced) and the
+    /// records rejected for another reason (they get no delivery report).
+    private func produceRecords(
+        of batch: KafkaOutgoingBatch, batchID: UInt64, from start: Int
+    ) -> (stoppedAt: Int?, rejected: [(index: Int, error: KafkaError)]) {
+        var rejected: [(index: Int, error: KafkaError)] = []
+        let stoppedAt: Int? = batch.topic.withCString { topicC in
+            (batch.headerName ?? "").withCString { headerC in
+                batch.bytes.withUnsafeBytes { raw in
+                    withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 7) { vus in
+                        let base = raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
+                        for index in start..<batch.records.count {
+                            let record = batch.records[index]
+                            var n = 0
+                            func add(_ body: (inout rd_kafka_vu_t) -> Void) {
+                                var vu = rd_kafka_vu_t()
+                                body(&vu)
+                                vus[n] = vu
+                                n += 1
+                            }
+                            add { $0.vtype = RD_KAFKA_VTYPE_TOPIC; $0.u.cstr = topicC }
+                            add { $0.vtype = RD_KAFKA_VTYPE_MSGFLAGS; $0.u.i = 0x2 }  // RD_KAFKA_MSG_F_COPY
+                            add { $0.vtype = RD_KAFKA_VTYPE_PARTITION; $0.u.i32 = -1 }  // the partitioner chooses
+                            if let key = record.key {
+                                add {
+                                    $0.vtype = RD_KAFKA_VTYPE_KEY
+                                    $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: base + key.lowerBound)
+                                    $0.u.mem.size = key.count
+                                }
+                            }
+                            add {
+                                $0.vtype = RD_KAFKA_VTYPE_VALUE
+                                $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: base + record.value.lowerBound)
+                                $0.u.mem.size = record.value.count
+                            }
+                            if let header = record.headerValue, batch.headerName != nil {
+                                add {
+                                    $0.vtype = RD_KAFKA_VTYPE_HEADER
+                                    $0.u.header.name = headerC
+                                    $0.u.header.val = base + header.lowerBound
+                                    $0.u.header.size = header.count
+                                }
+                            }
+                            let opaque = BatchOpaque(batch: batchID, index: index).raw
+                            add { $0.vtype = RD_KAFKA_VTYPE_OPAQUE; $0.u.ptr = UnsafeMutableRawPointer(bitPattern: UInt(opaque)) }
+                            guard let error = rd_kafka_produceva(handle.raw, vus.baseAddress, n) else { continue }
+                            let code = KafkaError.Code(rd_kafka_error_code(error))
+                            if code == .queueFull {
+                                rd_kafka_error_destroy(error)
+                                return index
+                            }
+                            rejected.append((index, KafkaError(consuming: error, doing: "producing a record to \(batch.topic)")))
+                        }
+                        return nil
+                    }
+                }
+            }
+        }
+        return (stoppedAt, rejected)
     }
 
     private func waitForCapacity(after generation: UInt64) async throws(KafkaError) {
@@ -367,7 +534,10 @@ final class ProducerCore: Sendable {
         for waiter in wake { waiter.resume() }
         guard start else { return }
         let ms = milliseconds(timeout)
-        let resumes: [(DeliveryWaiter, Result<KafkaDeliveryReport, KafkaError>)] = await withCheckedContinuation { continuation in
+        let resumes: (
+            records: [(DeliveryWaiter, Result<KafkaDeliveryReport, KafkaError>)],
+            batches: [(BatchWaiter, [Result<KafkaDeliveryReport, KafkaError>])]
+        ) = await withCheckedContinuation { continuation in
             blockingQueue.async { [self] in
                 let rk = handle.raw
                 if rd_kafka_flush(rk, ms) != RD_KAFKA_RESP_ERR_NO_ERROR {
@@ -386,7 +556,8 @@ final class ProducerCore: Sendable {
                 continuation.resume(returning: state.withLock { $0.finishShutdown() })
             }
         }
-        for (waiter, result) in resumes { waiter.resume(returning: result) }
+        for (waiter, result) in resumes.records { waiter.resume(returning: result) }
+        for (waiter, results) in resumes.batches { waiter.resume(returning: results) }
         logger.debug("producer shut down")
     }
 }

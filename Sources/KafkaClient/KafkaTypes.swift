@@ -102,6 +102,60 @@ public struct KafkaOutgoingMessage: Sendable, Hashable {
     }
 }
 
+/// Records for one topic produced as one unit by ``KafkaProducer/sendBatch(_:)``: their keys,
+/// values and header values lie back to back in one byte buffer, each record names its ranges.
+/// Building one costs two arrays per batch, not arrays per record.
+public struct KafkaOutgoingBatch: Sendable {
+    /// One record: ranges of ``KafkaOutgoingBatch/bytes``.
+    public struct Record: Sendable, Hashable {
+        /// The key's bytes; `nil` writes a record without key (random partition).
+        public var key: Range<Int>?
+        /// The value's bytes.
+        public var value: Range<Int>
+        /// The value of the batch's header (``KafkaOutgoingBatch/headerName``); `nil`: no header.
+        public var headerValue: Range<Int>?
+
+        /// Creates a record from ranges of the batch's bytes.
+        public init(key: Range<Int>?, value: Range<Int>, headerValue: Range<Int>? = nil) {
+            self.key = key
+            self.value = value
+            self.headerValue = headerValue
+        }
+    }
+
+    /// The topic every record goes to (partitioned by key).
+    public var topic: String
+    /// The name of the one header a record may carry (e.g. `event_id`).
+    public var headerName: String?
+    /// Every record's bytes.
+    public var bytes: [UInt8]
+    /// The records, in order.
+    public var records: [Record]
+
+    /// Creates a batch; records are added with ``append(key:value:headerValue:)``.
+    public init(topic: String, headerName: String? = nil, bytes: [UInt8] = [], records: [Record] = []) {
+        self.topic = topic
+        self.headerName = headerName
+        self.bytes = bytes
+        self.records = records
+    }
+
+    /// The number of records.
+    public var count: Int { records.count }
+
+    /// Appends a record whose bytes are copied into the batch's buffer.
+    public mutating func append(key: (some Collection<UInt8>)?, value: some Collection<UInt8>, headerValue: (some Collection<UInt8>)?) {
+        func add(_ part: some Collection<UInt8>) -> Range<Int> {
+            let start = bytes.count
+            bytes.append(contentsOf: part)
+            return start..<bytes.count
+        }
+        let keyRange = key.map { add($0) }
+        let valueRange = add(value)
+        records.append(Record(key: keyRange, value: valueRange, headerValue: headerValue.map { add($0) }))
+    }
+}
+
 /// The broker's acknowledgement of one record: where it was written.
 public struct KafkaDeliveryReport: Sendable, Hashable {
     /// The topic written to.

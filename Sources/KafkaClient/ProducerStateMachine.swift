@@ -5,7 +5,12 @@
 /// A record gets an id before `rd_kafka_produceva` (the id is the message opaque). The delivery
 /// report may arrive before the sender has attached its continuation, so an entry is
 /// `enqueued` → (`completed` | `awaiting`) → removed.
-struct ProducerStateMachine<DeliveryWaiter, CapacityWaiter> {
+///
+/// A batch (``beginBatch(count:)``) is one entry for all its records: their opaques are
+/// ``BatchOpaque`` values (batch id and index), each delivery report fills one slot and counts the
+/// batch's outstanding records down, and the one waiter of the batch is resumed when the count
+/// reaches zero. No entry, lock round trip or continuation per record.
+struct ProducerStateMachine<DeliveryWaiter, CapacityWaiter, BatchWaiter> {
     enum Lifecycle: Equatable {
         case running
         case shuttingDown
@@ -29,8 +34,37 @@ struct ProducerStateMachine<DeliveryWaiter, CapacityWaiter> {
     /// `rd_kafka_produceva` calls in progress: the handle must outlive them.
     private(set) var activeProduceCalls = 0
 
-    /// Records not yet resolved (for logs and tests).
-    var unresolvedCount: Int { entries.count }
+    private var nextBatchID: UInt64 = 1
+    private var batches: [UInt64: BatchEntry] = [:]
+
+    /// One batch: a slot per record, how many still await a report (or a produce call), and its
+    /// waiter once the sender has produced every record.
+    private struct BatchEntry {
+        var results: [Result<KafkaDeliveryReport, KafkaError>?]
+        var outstanding: Int
+        var waiter: BatchWaiter?
+
+        init(count: Int) {
+            results = Array(repeating: nil, count: count)
+            outstanding = count
+        }
+
+        /// Fills an empty slot; false when the slot was already filled (a duplicate report).
+        mutating func fill(_ index: Int, _ result: Result<KafkaDeliveryReport, KafkaError>) -> Bool {
+            guard index < results.count, results[index] == nil else { return false }
+            results[index] = result
+            outstanding -= 1
+            return true
+        }
+
+        var finalResults: [Result<KafkaDeliveryReport, KafkaError>] { results.map { $0! } }
+    }
+
+    /// Records not yet resolved (for logs and tests), batches counted by their outstanding records.
+    var unresolvedCount: Int { entries.count + batches.values.reduce(0) { $0 + $1.outstanding } }
+
+    /// Batches not yet resolved (for tests).
+    var unresolvedBatchCount: Int { batches.count }
 
     // MARK: Sending
 
@@ -79,6 +113,76 @@ struct ProducerStateMachine<DeliveryWaiter, CapacityWaiter> {
         case .awaiting, nil:
             preconditionFailure("record \(id) attached twice or unknown")
         }
+    }
+
+    // MARK: Batches
+
+    enum BeginBatchAction: Equatable {
+        /// Produce the records with ``BatchOpaque(batch:index:)`` opaques; remember the generation
+        /// for queue-full waits. One produce call is counted active until ``batchProduced``.
+        case produce(batch: UInt64, capacityGeneration: UInt64)
+        case fail(KafkaError)
+    }
+
+    /// Opens a batch of `count` records (1 ... ``BatchOpaque/maxRecords``).
+    mutating func beginBatch(count: Int) -> BeginBatchAction {
+        precondition(count > 0 && count <= BatchOpaque.maxRecords, "a batch holds 1 to \(BatchOpaque.maxRecords) records")
+        if let fatalError { return .fail(fatalError) }
+        guard lifecycle == .running else { return .fail(Self.shutDownError) }
+        let id = nextBatchID
+        nextBatchID += 1
+        batches[id] = BatchEntry(count: count)
+        activeProduceCalls += 1
+        return .produce(batch: id, capacityGeneration: capacityGeneration)
+    }
+
+    /// The sender's produce calls for a batch stopped (done, or the queue was full): `rejected`
+    /// records got an error from `rd_kafka_produceva` and will get no report.
+    mutating func batchProduced(batch id: UInt64, rejected: [(index: Int, error: KafkaError)]) {
+        activeProduceCalls -= 1
+        for (index, error) in rejected { _ = batches[id]?.fill(index, .failure(error)) }
+    }
+
+    /// After a wait for room: go on producing the batch from where it stopped, or fail its
+    /// remaining records when the producer stopped meanwhile.
+    mutating func resumeBatch(batch id: UInt64) -> BeginBatchAction {
+        if let fatalError { return .fail(fatalError) }
+        guard lifecycle == .running else { return .fail(Self.shutDownError) }
+        activeProduceCalls += 1
+        return .produce(batch: id, capacityGeneration: capacityGeneration)
+    }
+
+    /// Records `range` of the batch were never produced: they fail with `error`.
+    mutating func batchAbandoned(batch id: UInt64, range: Range<Int>, error: KafkaError) {
+        for index in range { _ = batches[id]?.fill(index, .failure(error)) }
+    }
+
+    /// The sender waits for the batch's reports; returns the results when they are all in.
+    mutating func attachBatch(batch id: UInt64, waiter: BatchWaiter) -> [Result<KafkaDeliveryReport, KafkaError>]? {
+        guard let entry = batches[id] else { preconditionFailure("batch \(id) unknown") }
+        precondition(entry.waiter == nil, "batch \(id) attached twice")
+        if entry.outstanding == 0 {
+            batches[id] = nil
+            return entry.finalResults
+        }
+        batches[id]!.waiter = waiter
+        return nil
+    }
+
+    enum BatchDeliveredAction {
+        case none
+        /// Every record of the batch is resolved: resume its waiter.
+        case resume(BatchWaiter, [Result<KafkaDeliveryReport, KafkaError>])
+        /// A report for a batch or slot we do not know (should not happen; log it).
+        case unknown
+    }
+
+    /// A delivery report for record `index` of batch `id`.
+    mutating func batchDelivered(batch id: UInt64, index: Int, result: Result<KafkaDeliveryReport, KafkaError>) -> BatchDeliveredAction {
+        guard batches[id]?.fill(index, result) == true else { return .unknown }
+        guard batches[id]!.outstanding == 0, let waiter = batches[id]!.waiter else { return .none }
+        let results = batches.removeValue(forKey: id)!.finalResults
+        return .resume(waiter, results)
     }
 
     // MARK: Delivery reports (poll thread)
@@ -147,7 +251,21 @@ struct ProducerStateMachine<DeliveryWaiter, CapacityWaiter> {
     }
 
     /// The handle is destroyed: every record without report fails (never hangs).
-    mutating func finishShutdown() -> [(DeliveryWaiter, Result<KafkaDeliveryReport, KafkaError>)] {
+    mutating func finishShutdown() -> (
+        records: [(DeliveryWaiter, Result<KafkaDeliveryReport, KafkaError>)],
+        batches: [(BatchWaiter, [Result<KafkaDeliveryReport, KafkaError>])]
+    ) {
+        var batchResumes: [(BatchWaiter, [Result<KafkaDeliveryReport, KafkaError>])] = []
+        for id in Array(batches.keys) {
+            for index in batches[id]!.results.indices { _ = batches[id]!.fill(index, .failure(Self.lostAtShutdownError)) }
+            if let waiter = batches[id]!.waiter {
+                batchResumes.append((waiter, batches.removeValue(forKey: id)!.finalResults))
+            }
+        }
+        return (finishRecordsAtShutdown(), batchResumes)
+    }
+
+    private mutating func finishRecordsAtShutdown() -> [(DeliveryWaiter, Result<KafkaDeliveryReport, KafkaError>)] {
         lifecycle = .shutDown
         var toResume: [(DeliveryWaiter, Result<KafkaDeliveryReport, KafkaError>)] = []
         for (id, entry) in entries {
@@ -179,4 +297,30 @@ struct ProducerStateMachine<DeliveryWaiter, CapacityWaiter> {
             isRetriable: true
         )
     }
+}
+
+/// The message opaque of a batch's record: the batch id and the record's index in one pointer-sized
+/// value, the top bit set (single records' ids never reach it), so a delivery report finds its slot
+/// without a table of records.
+struct BatchOpaque: Equatable {
+    /// The largest batch (24 bits of index).
+    static let maxRecords = 1 << 24
+    private static let flag: UInt64 = 1 << 63
+
+    var batch: UInt64
+    var index: Int
+
+    init(batch: UInt64, index: Int) {
+        self.batch = batch
+        self.index = index
+    }
+
+    /// Decodes an opaque; nil for a single record's id.
+    init?(raw: UInt64) {
+        guard raw & Self.flag != 0 else { return nil }
+        batch = (raw & ~Self.flag) >> 24
+        index = Int(raw & UInt64(Self.maxRecords - 1))
+    }
+
+    var raw: UInt64 { Self.flag | (batch << 24) | UInt64(index) }
 }

@@ -161,9 +161,23 @@ struct BenchIngest: AsyncParsableCommand {
     )
     var figureSuffix = ""
 
+    @Option(
+        name: .customLong("server-pid"),
+        help: "The server's process id: its CPU time (utime + stime from /proc/PID/stat) per acknowledged event is reported next to the ceiling's, measured in the same run."
+    )
+    var serverPID: Int32?
+
+    @Flag(
+        name: .customLong("server-without-sinks"),
+        help: "The server runs without sinks: its CPU figure is server_cpu_us_per_event (target <= 2x the ceiling's) instead of server_cpu_us_per_event_with_sinks."
+    )
+    var serverWithoutSinks = false
+
     func run() async throws {
         let environment = common.environment
         var configuration = IngestBenchmarkConfiguration()
+        configuration.serverPID = serverPID
+        configuration.serverRunsSinks = !serverWithoutSinks
         let grpc = try common.grpc()
         configuration.grpcHost = grpc.host
         configuration.grpcPort = grpc.port

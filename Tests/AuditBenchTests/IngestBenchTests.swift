@@ -118,6 +118,39 @@ struct IngestBenchTests {
         #expect(suffixedResults.map(\.met) == aloneResults.map(\.met))
     }
 
+    @Test("CPU figures: the server's per acknowledged event next to the ceiling's, named by whether the server runs its sinks")
+    func cpuFigures() throws {
+        var m = IngestMeasurements(
+            oursAtRate: measurement("ours", succeeded: 100, seconds: 1), peerAtRate: nil, ceilingAtRate: nil,
+            oursStreamMax: measurement("ours", succeeded: 100, seconds: 1), oursBatchMax: measurement("ours", succeeded: 100, seconds: 1),
+            peerMax: nil, ceilingMax: nil
+        )
+        m.oursCPU.add(label: "stream at rate", server: 0.002, local: 0.001, events: 100)
+        m.oursCPU.add(label: "batch max", server: 0.004, local: 0.001, events: 200)
+        m.ceilingCPU.add(label: "ceiling max", server: nil, local: 0.003, events: 300)
+        var configuration = IngestBenchmarkConfiguration()
+        configuration.serverPID = 42
+        configuration.serverRunsSinks = false
+        configuration.figureSuffix = "_ingest_only"
+        let alone = IngestBenchmark.cpuResults(m, configuration: configuration)
+        let server = try #require(alone.first { $0.figure == "server_cpu_us_per_event" })
+        #expect(abs(server.value - 20) < 1e-9 && abs((server.peerValue ?? 0) - 10) < 1e-9)
+        #expect(server.peer == "librdkafka-raw" && server.target == "<= 2x ceiling" && server.met == true)
+        let client = try #require(alone.first { $0.figure == "client_cpu_us_per_event_ingest_only" })
+        #expect(abs(client.value - 2e-3 * 1e6 / 300) < 1e-9)
+
+        configuration.serverRunsSinks = true
+        configuration.figureSuffix = ""
+        let withSinks = try #require(IngestBenchmark.cpuResults(m, configuration: configuration).first { $0.figure == "server_cpu_us_per_event_with_sinks" })
+        #expect(withSinks.target == nil && withSinks.met == nil)
+
+        // Without the server's pid there is no server figure.
+        configuration.serverPID = nil
+        m.oursCPU = PhaseCPU()
+        m.oursCPU.add(label: "stream", server: nil, local: 0.001, events: 10)
+        #expect(IngestBenchmark.cpuResults(m, configuration: configuration).map(\.figure) == ["client_cpu_us_per_event"])
+    }
+
     @Test("configuration checks name the flag")
     func validation() {
         var configuration = IngestBenchmarkConfiguration()

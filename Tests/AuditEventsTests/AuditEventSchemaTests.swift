@@ -23,6 +23,34 @@ struct AuditEventSchemaTests {
             """)
     }
 
+    @Test("the direct seed encoder writes byte for byte what the generic encoder writes")
+    func directSeedEncoderMatchesTheGenericEncoder() throws {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [String] = ["a", "Z", "0", " ", "é", "ß", "日本", "🔐", "\u{202E}", "-", "_", "\u{7F}", ""]
+        func text(_ maxPieces: Int) -> String {
+            (0..<Int.random(in: 0...maxPieces, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }.joined()
+        }
+        var events: [AuditEvent] = [event, AuditEvent(eventID: "", tenantID: "", actorID: "", eventType: "", resource: "", action: "", timestampMilliseconds: 0)]
+        for _ in 0..<500 {
+            var metadata: [String: String] = [:]
+            for _ in 0..<Int.random(in: 0...6, using: &generator) { metadata[text(4)] = text(8) }
+            events.append(AuditEvent(
+                eventID: text(40), tenantID: text(8), actorID: text(8), eventType: text(4), resource: text(30), action: text(4),
+                timestampMilliseconds: Int64.random(in: Int64.min...Int64.max, using: &generator) >> Int64.random(in: 0...63, using: &generator),
+                metadata: metadata
+            ))
+        }
+        // One writer reused for every event, as ingest does.
+        var writer = AvroBinaryWriter()
+        for event in events {
+            let start = writer.bytes.count
+            AuditEventSchema.encodeSeedRecord(event, into: &writer)
+            let generic = try AuditEventSchema.encode(event, with: AuditEventSchema.seed).get()
+            #expect(Array(writer.bytes[start...]) == generic, "event \(event)")
+            #expect(try AuditEventSchema.decodeSeedRecord(writer.bytes[start...]) == event)
+        }
+    }
+
     @Test func roundTripThroughTheSeedSchema() throws {
         let bytes = try AuditEventSchema.encode(event, with: AuditEventSchema.seed).get()
         let value = try AuditEventSchema.seed.decodeExact(bytes)

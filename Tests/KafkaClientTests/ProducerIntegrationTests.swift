@@ -90,6 +90,64 @@ struct ProducerIntegrationTests {
         await producer.shutdown()
     }
 
+    @Test("sendBatch: every record of a batch acknowledged, in order, keyed like send, with its header, through a full queue")
+    func batchIsAcknowledgedRecordByRecord() async throws {
+        let topic = try KafkaTestCluster.createTopic("producer_batch", partitions: 3)
+        var configuration = try KafkaTestCluster.producerConfiguration()
+        configuration.maxQueuedMessages = 50  // smaller than a batch: the batch waits for room and goes on
+        let producer = try KafkaProducer(configuration: configuration, logger: KafkaTestCluster.logger)
+        let batches = try await withThrowingTaskGroup(of: [Result<KafkaDeliveryReport, KafkaError>].self) { group in
+            for b in 0..<3 {
+                group.addTask {
+                    var batch = KafkaOutgoingBatch(topic: topic, headerName: "event_id")
+                    for i in 0..<200 {
+                        batch.append(key: Array("user-\(i % 17)".utf8), value: Array("b\(b)-\(i)".utf8), headerValue: Array("id-\(b)-\(i)".utf8))
+                    }
+                    // Half of them in two steps: produced first, reports awaited after.
+                    if b == 1 { return await producer.enqueueBatch(batch).results() }
+                    return await producer.sendBatch(batch)
+                }
+            }
+            var all: [[Result<KafkaDeliveryReport, KafkaError>]] = []
+            for try await results in group { all.append(results) }
+            return all
+        }
+        var reports: [KafkaDeliveryReport] = []
+        for results in batches {
+            #expect(results.count == 200)
+            for (i, result) in results.enumerated() {
+                let report = try result.get()
+                #expect(report.topic == topic)
+                #expect(report.partition == javaPartition(key: Array("user-\(i % 17)".utf8), partitions: 3))
+                reports.append(report)
+            }
+        }
+        for (_, partitionReports) in Dictionary(grouping: reports, by: \.partition) {
+            #expect(partitionReports.map(\.offset).sorted() == Array(0..<Int64(partitionReports.count)))
+        }
+        // The records carry their values and headers.
+        let consumer = try KafkaConsumer(
+            configuration: KafkaTestCluster.consumerConfiguration(group: TestEnvironment.uniqueName("g")),
+            topics: [topic],
+            logger: KafkaTestCluster.logger
+        )
+        var seen: [String: String] = [:]
+        let deadline = ContinuousClock.now + .seconds(30)
+        for try await event in consumer.events {
+            if case .message(let message) = event {
+                seen[String(decoding: message.value ?? [], as: UTF8.self)] = message.headers.first { $0.name == "event_id" }.map { String(decoding: $0.value, as: UTF8.self) }
+            }
+            if seen.count == 600 || ContinuousClock.now > deadline { break }
+        }
+        #expect(seen.count == 600)
+        #expect(seen["b1-7"] == "id-1-7")
+        await consumer.close()
+        await producer.shutdown()
+        let afterShutdown = await producer.sendBatch(KafkaOutgoingBatch(topic: topic, bytes: [1], records: [.init(key: nil, value: 0..<1)]))
+        guard case .failure(let error) = afterShutdown.first else { Issue.record("expected a failure after shutdown"); return }
+        #expect(error.code == .destroyed)
+    }
+
     @Test func shutdownWhileSendingLeavesNoSendHanging() async throws {
         let topic = try KafkaTestCluster.createTopic("producer_shutdown", partitions: 1)
         let producer = try KafkaProducer(configuration: KafkaTestCluster.producerConfiguration(), logger: KafkaTestCluster.logger)
@@ -135,6 +193,27 @@ struct ProducerUnreachableTests {
         #expect(error?.isRetriable == true)
         #expect(error?.message.contains("not written") == true)
         await producer.shutdown()
+    }
+
+    @Test("sendBatch without a broker: every record fails retriably at the delivery timeout; a shutdown fails the rest")
+    func batchTimesOutAndShutdownFailsIt() async throws {
+        var configuration = KafkaProducerConfiguration(bootstrapServers: ["127.0.0.1:1"])
+        configuration.deliveryTimeoutMilliseconds = 1500
+        let producer = try KafkaProducer(configuration: configuration, logger: KafkaTestCluster.logger)
+        var batch = KafkaOutgoingBatch(topic: "nowhere", headerName: "event_id")
+        for i in 0..<20 { batch.append(key: [UInt8(i)], value: [2], headerValue: [3]) }
+        let results = await producer.sendBatch(batch)
+        #expect(results.count == 20)
+        for result in results {
+            guard case .failure(let error) = result else { Issue.record("expected a failure"); continue }
+            #expect(error.code == .messageTimedOut && error.isRetriable)
+        }
+        let pending = Task { await producer.sendBatch(batch) }
+        try await Task.sleep(for: .milliseconds(200))
+        await producer.shutdown(timeout: .milliseconds(200))
+        let failed = await pending.value
+        #expect(failed.count == 20)
+        #expect(failed.allSatisfy { if case .failure(let error) = $0 { error.code == .purgedFromQueue || error.code == .destroyed } else { false } })
     }
 
     @Test func shutdownFailsPendingSendsInsteadOfHanging() async throws {

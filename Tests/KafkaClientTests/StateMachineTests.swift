@@ -3,9 +3,94 @@ import Testing
 
 @Suite("Producer pending-delivery table")
 struct ProducerStateMachineTests {
-    typealias Machine = ProducerStateMachine<String, Int>
+    typealias Machine = ProducerStateMachine<String, Int, String>
 
     static let report = KafkaDeliveryReport(topic: "t", partition: 1, offset: 42, timestampMilliseconds: nil)
+
+    static func report(offset: Int64) -> KafkaDeliveryReport {
+        KafkaDeliveryReport(topic: "t", partition: 0, offset: offset, timestampMilliseconds: nil)
+    }
+
+    @Test("a batch's opaque carries its id and index, distinct from single records' ids")
+    func batchOpaque() {
+        let opaque = BatchOpaque(batch: 12_345, index: 9_999)
+        #expect(BatchOpaque(raw: opaque.raw) == opaque)
+        #expect(BatchOpaque(raw: 1) == nil)
+        #expect(BatchOpaque(raw: BatchOpaque(batch: 1, index: BatchOpaque.maxRecords - 1).raw)?.index == BatchOpaque.maxRecords - 1)
+    }
+
+    @Test("a batch's one waiter is resumed with every result, in order, when the last report arrives")
+    func batchCompletesOnItsLastReport() throws {
+        var machine = Machine()
+        guard case .produce(let batch, _) = machine.beginBatch(count: 3) else { Issue.record("expected produce"); return }
+        #expect(machine.activeProduceCalls == 1)
+        machine.batchProduced(batch: batch, rejected: [(index: 1, error: KafkaError(code: .invalidArgument, message: "too large"))])
+        #expect(machine.activeProduceCalls == 0)
+        // A report before the sender waits is kept.
+        guard case .none = machine.batchDelivered(batch: batch, index: 2, result: .success(Self.report(offset: 7))) else { Issue.record("expected none"); return }
+        #expect(machine.attachBatch(batch: batch, waiter: "sender") == nil)
+        #expect(machine.unresolvedCount == 1)
+        guard case .resume(let waiter, let results) = machine.batchDelivered(batch: batch, index: 0, result: .success(Self.report(offset: 6))) else {
+            Issue.record("expected resume"); return
+        }
+        #expect(waiter == "sender")
+        #expect(results.count == 3)
+        #expect(try results[0].get().offset == 6)
+        #expect((try? results[1].get()) == nil)
+        #expect(try results[2].get().offset == 7)
+        #expect(machine.unresolvedCount == 0 && machine.unresolvedBatchCount == 0)
+        // A late duplicate is flagged, not applied.
+        guard case .unknown = machine.batchDelivered(batch: batch, index: 0, result: .success(Self.report(offset: 6))) else { Issue.record("expected unknown"); return }
+    }
+
+    @Test("a batch whose reports all came before the sender waits completes at once")
+    func batchDoneBeforeAttach() throws {
+        var machine = Machine()
+        guard case .produce(let batch, _) = machine.beginBatch(count: 2) else { Issue.record("expected produce"); return }
+        _ = machine.batchDelivered(batch: batch, index: 1, result: .success(Self.report(offset: 2)))
+        _ = machine.batchDelivered(batch: batch, index: 0, result: .success(Self.report(offset: 1)))
+        machine.batchProduced(batch: batch, rejected: [])
+        let attached = machine.attachBatch(batch: batch, waiter: "sender")
+        let results = try #require(attached)
+        #expect(try results.map { try $0.get().offset } == [1, 2])
+        #expect(machine.unresolvedBatchCount == 0)
+    }
+
+    @Test("records a batch never produced (queue full, then shut down) fail, and the rest still complete it")
+    func batchAbandonedAfterQueueFull() throws {
+        var machine = Machine()
+        guard case .produce(let batch, _) = machine.beginBatch(count: 4) else { Issue.record("expected produce"); return }
+        machine.batchProduced(batch: batch, rejected: [])  // stopped at index 2: queue full
+        _ = machine.beginShutdown()
+        guard case .fail(let error) = machine.resumeBatch(batch: batch) else { Issue.record("expected fail"); return }
+        #expect(machine.activeProduceCalls == 0)
+        machine.batchAbandoned(batch: batch, range: 2..<4, error: error)
+        #expect(machine.attachBatch(batch: batch, waiter: "sender") == nil)
+        _ = machine.batchDelivered(batch: batch, index: 0, result: .success(Self.report(offset: 1)))
+        guard case .resume(_, let results) = machine.batchDelivered(batch: batch, index: 1, result: .success(Self.report(offset: 2))) else {
+            Issue.record("expected resume"); return
+        }
+        #expect(results.map { (try? $0.get()) != nil } == [true, true, false, false])
+    }
+
+    @Test("at shutdown a waiting batch gets a retriable failure for every record without a report")
+    func batchAtShutdown() throws {
+        var machine = Machine()
+        guard case .produce(let batch, _) = machine.beginBatch(count: 2) else { Issue.record("expected produce"); return }
+        machine.batchProduced(batch: batch, rejected: [])
+        _ = machine.batchDelivered(batch: batch, index: 0, result: .success(Self.report(offset: 1)))
+        #expect(machine.attachBatch(batch: batch, waiter: "sender") == nil)
+        _ = machine.beginShutdown()
+        let resumed = machine.finishShutdown()
+        #expect(resumed.records.isEmpty)
+        #expect(resumed.batches.count == 1)
+        let (waiter, results) = try #require(resumed.batches.first)
+        #expect(waiter == "sender")
+        #expect(try results[0].get().offset == 1)
+        guard case .failure(let error) = results[1] else { Issue.record("expected failure"); return }
+        #expect(error.isRetriable)
+        guard case .fail = machine.beginBatch(count: 1) else { Issue.record("a shut-down producer takes no batch"); return }
+    }
 
     @Test func reportAfterAttachResumesTheWaiter() throws {
         var machine = Machine()
@@ -84,7 +169,7 @@ struct ProducerStateMachineTests {
         #expect(ok7)
         guard case .fail(let error) = machine.beginProduce() else { Issue.record("expected fail"); return }
         #expect(error.code == .destroyed)
-        let resumed = machine.finishShutdown()
+        let resumed = machine.finishShutdown().records
         #expect(resumed.map(\.0) == ["a"])
         #expect(throws: KafkaError.self) { try resumed[0].1.get() }
         // b had no waiter yet: attaching now resumes at once with the failure.

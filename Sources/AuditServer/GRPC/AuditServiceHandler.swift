@@ -100,42 +100,55 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         }
     }
 
+    /// The stream in units of work: a reader hands each received event to the intake (and stops
+    /// reading while `maxInFlightPerStream` events are unanswered); the unit maker takes every
+    /// event received since its last unit and runs them through the pipeline as one batch, and
+    /// starts the next unit as soon as this one is handed to Kafka; one writer sends each unit's
+    /// results, in the per-event form the proto promises, once the unit is durable.
     private func ingest(
         _ request: RPCAsyncSequence<Auditpipe_V1_IngestRequest, any Error>,
         _ response: RPCWriter<Auditpipe_V1_IngestResult>,
         activity: IngestStreamActivity
     ) async throws {
-        let (results, resultsContinuation) = AsyncStream.makeStream(of: Auditpipe_V1_IngestResult.self)
-        try await withThrowingTaskGroup(of: Void.self) { writerGroup in
-            // One writer: results go out in completion order, as soon as each event is durable.
-            writerGroup.addTask {
-                for await result in results {
-                    try await response.write(result)
-                    activity.answered()
+        let intake = IngestStreamIntake<Auditpipe_V1_IngestRequest>(maxInFlight: maxInFlightPerStream)
+        let (results, resultsContinuation) = AsyncStream.makeStream(of: [Auditpipe_V1_IngestResult].self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // One writer: each unit's results go out together, as soon as the unit is durable.
+            group.addTask {
+                do {
+                    for await unit in results {
+                        try await response.write(contentsOf: unit)
+                        activity.answered(unit.count)
+                        intake.answered(unit.count)
+                    }
+                } catch {
+                    intake.finish()
+                    throw error
                 }
             }
-            defer { resultsContinuation.finish() }
-            try await withThrowingTaskGroup(of: Void.self) { events in
-                var inFlight = 0
+            group.addTask {
+                defer { intake.finish() }
                 for try await message in request {
                     activity.received()
-                    if inFlight >= maxInFlightPerStream {
-                        try await events.next()
-                        inFlight -= 1
-                    }
-                    inFlight += 1
-                    events.addTask {
-                        var result = await self.result(for: message.event)
-                        result.sequence = message.sequence
-                        resultsContinuation.yield(result)
-                    }
+                    guard await intake.receive(message) else { break }
                     // Shutting down: answer what was received, then end the stream.
                     if activity.isDraining { break }
                 }
-                try await events.waitForAll()
+            }
+            await withDiscardingTaskGroup { units in
+                while let unit = await intake.nextUnit() {
+                    // The unit's CPU work happens here; the next unit starts as soon as this one
+                    // is handed to Kafka, so the events that arrive meanwhile travel together.
+                    let pending = await self.submit(unit.map(\.event))
+                    units.addTask {
+                        var answers = await pending.results()
+                        for index in answers.indices { answers[index].sequence = unit[index].sequence }
+                        resultsContinuation.yield(answers)
+                    }
+                }
             }
             resultsContinuation.finish()
-            try await writerGroup.waitForAll()
+            try await group.waitForAll()
             if activity.isDraining { throw IngestStreamActivity.shuttingDown }
         }
     }
@@ -147,16 +160,8 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         guard request.events.count <= maxBatchEvents else {
             throw RPCError(code: .invalidArgument, message: "events: \(request.events.count) events in one batch; the limit is \(maxBatchEvents). Split the batch.")
         }
-        let results = await withTaskGroup(of: (Int, Auditpipe_V1_IngestResult).self) { group in
-            for (index, event) in request.events.enumerated() {
-                group.addTask { (index, await self.result(for: event)) }
-            }
-            var ordered = [Auditpipe_V1_IngestResult](repeating: .init(), count: request.events.count)
-            for await (index, result) in group {
-                ordered[index] = result
-            }
-            return ordered
-        }
+        // One unit of work: validated, encoded and produced together, answered once durable.
+        let results = await self.results(for: request.events)
         return .with { $0.results = results }
     }
 
@@ -240,40 +245,82 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         return Principal(name: "open access (AUDITPIPE_AUTH_CONFIG unset)", tenants: .all, roles: [.admin], method: .apiKey)
     }
 
-    private func result(for event: Auditpipe_V1_AuditEvent) async -> Auditpipe_V1_IngestResult {
-        var event = AuditEvent(event)
-        if event.eventID.isEmpty {
-            event.eventID = UUIDv7.make()
-        }
-        var result = Auditpipe_V1_IngestResult()
-        result.eventID = event.eventID
-        // An empty tenant is a field error, reported by validation with the other rules.
-        do {
-            if !event.tenantID.isEmpty { try caller().authorize(tenant: event.tenantID, role: .ingest) }
-        } catch {
-            result.status = .permissionDenied
-            result.message = "\(error)"
-            return result
-        }
-        switch await ingestPipeline.ingest(event) {
-        case .durable(let position):
-            result.status = .durable
-            result.kafkaPartition = position.partition
-            result.kafkaOffset = position.offset
-        case .invalid(let violations):
-            result.status = .invalid
-            result.violations = violations.map { violation in
-                .with {
-                    $0.field = violation.field
-                    $0.rule = violation.rule
-                    $0.description_p = violation.description
+    /// The results of `events` as one unit, once each is durable or refused.
+    private func results(for events: [Auditpipe_V1_AuditEvent]) async -> [Auditpipe_V1_IngestResult] {
+        await submit(events).results()
+    }
+
+    /// `events` as one unit: each event is authorized for its tenant (once per run of events of
+    /// the same tenant), the allowed ones are submitted to the pipeline as one batch; returns
+    /// once they are handed to Kafka.
+    private func submit(_ events: [Auditpipe_V1_AuditEvent]) async -> PendingIngestResults {
+        var results: [Auditpipe_V1_IngestResult] = []
+        results.reserveCapacity(events.count)
+        var accepted: [AuditEvent] = []
+        accepted.reserveCapacity(events.count)
+        var acceptedIndices: [Int] = []
+        acceptedIndices.reserveCapacity(events.count)
+        let principal = Result { try caller() }
+        var authorizedTenant: String?
+        for (index, message) in events.enumerated() {
+            var event = AuditEvent(message)
+            if event.eventID.isEmpty {
+                event.eventID = UUIDv7.make()
+            }
+            var result = Auditpipe_V1_IngestResult()
+            result.eventID = event.eventID
+            // An empty tenant is a field error, reported by validation with the other rules.
+            if !event.tenantID.isEmpty && event.tenantID != authorizedTenant {
+                do {
+                    try principal.get().authorize(tenant: event.tenantID, role: .ingest)
+                    authorizedTenant = event.tenantID
+                } catch {
+                    result.status = .permissionDenied
+                    result.message = "\(error)"
+                    results.append(result)
+                    continue
                 }
             }
-        case .unavailable(let reason):
-            result.status = .unavailable
-            result.message = reason
+            results.append(result)
+            accepted.append(event)
+            acceptedIndices.append(index)
         }
-        return result
+        let pending = await ingestPipeline.submit(batch: accepted)
+        return PendingIngestResults(results: results, acceptedIndices: acceptedIndices, pending: pending)
+    }
+}
+
+/// The results of a unit of events whose accepted events are on their way to Kafka.
+struct PendingIngestResults: Sendable {
+    var results: [Auditpipe_V1_IngestResult]
+    let acceptedIndices: [Int]
+    let pending: PendingIngest
+
+    /// Waits until every event is durable or refused; call it exactly once.
+    func results() async -> [Auditpipe_V1_IngestResult] {
+        var results = self.results
+        let outcomes = await pending.outcomes()
+        for (outcome, index) in zip(outcomes, acceptedIndices) {
+            switch outcome {
+            case .durable(let position):
+                results[index].status = .durable
+                results[index].kafkaPartition = position.partition
+                results[index].kafkaOffset = position.offset
+            case .invalid(let violations):
+                results[index].status = .invalid
+                results[index].violations = violations.map { violation in
+                    .with {
+                        $0.field = violation.field
+                        $0.rule = violation.rule
+                        $0.description_p = violation.description
+                    }
+                }
+            case .unavailable(let reason):
+                results[index].status = .unavailable
+                results[index].message = reason
+            }
+        }
+        return results
     }
 }
 
@@ -339,9 +386,9 @@ final class IngestStreamActivity: Sendable {
         inFlight.add(1, ordering: .relaxed)
     }
 
-    /// An event's result was written to the caller.
-    func answered() {
-        inFlight.subtract(1, ordering: .relaxed)
+    /// `count` events' results were written to the caller.
+    func answered(_ count: Int = 1) {
+        inFlight.subtract(count, ordering: .relaxed)
     }
 
     /// Returns never; throws DEADLINE_EXCEEDED once the stream has received nothing for

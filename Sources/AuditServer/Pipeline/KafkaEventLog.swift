@@ -25,6 +25,35 @@ package struct KafkaEventLog: DurableEventLog {
         return RecordPosition(partition: report.partition, offset: report.offset)
     }
 
+    /// The batch as one `KafkaProducer.enqueueBatch`: its buffer goes to the producer as it is
+    /// (the records' ranges are the same), one waiter for all its delivery reports.
+    package func enqueue(batch: EventRecordBatch) async -> PendingAppend {
+        let outgoing = KafkaOutgoingBatch(
+            topic: topic, headerName: "event_id", bytes: batch.bytes,
+            records: batch.entries.map { KafkaOutgoingBatch.Record(key: $0.key, value: $0.value, headerValue: $0.eventID) }
+        )
+        let pending = await producer.enqueueBatch(outgoing)
+        return PendingAppend { await Self.positions(of: pending) }
+    }
+
+    private static func positions(of pending: KafkaPendingBatch) async -> [Result<RecordPosition, any Error>] {
+        let reports = await pending.results()
+        var errors: [String: Int] = [:]
+        let results = reports.map { report -> Result<RecordPosition, any Error> in
+            switch report {
+            case .success(let report):
+                return .success(RecordPosition(partition: report.partition, offset: report.offset))
+            case .failure(let error):
+                errors[Self.reason(of: error), default: 0] += 1
+                return .failure(error)
+            }
+        }
+        for (reason, count) in errors {
+            Counter(label: "auditpipe_kafka_produce_errors_total", dimensions: [("reason", reason)]).increment(by: Int64(count))
+        }
+        return results
+    }
+
     /// The `reason` label: librdkafka's error name in lower case without the leading
     /// underscore (`msg_timed_out`, `all_brokers_down`, `not_enough_replicas`, ...), or
     /// `other` for an error that is not a ``KafkaError``.
