@@ -20,8 +20,8 @@ struct EventValidatorTests {
     @Test(arguments: [
         (\AuditEvent.eventID, "event_id"), (\AuditEvent.tenantID, "tenant_id"), (\AuditEvent.actorID, "actor_id"),
         (\AuditEvent.eventType, "event_type"), (\AuditEvent.resource, "resource"), (\AuditEvent.action, "action"),
-    ] as [(WritableKeyPath<AuditEvent, String> & Sendable, String)])
-    func emptyRequiredFieldIsNamed(field: WritableKeyPath<AuditEvent, String> & Sendable, name: String) {
+    ] as [(any WritableKeyPath<AuditEvent, String> & Sendable, String)])
+    func emptyRequiredFieldIsNamed(field: any WritableKeyPath<AuditEvent, String> & Sendable, name: String) {
         var e = event()
         e[keyPath: field] = ""
         let violations = validator.violations(of: e, nowMilliseconds: now)

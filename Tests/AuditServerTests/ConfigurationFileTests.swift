@@ -38,7 +38,7 @@ struct ConfigurationFileTests {
         let defaults = AuditPipeConfiguration()
         #expect(loaded.configuration.kafkaBootstrapServers == ["k1:9092", "k2:9092"])
         #expect(loaded.configuration.grpcAddress == defaults.grpcAddress)
-        #expect(loaded.configuration.sinkBatchMaxRows == 10_000)
+        #expect(loaded.configuration.sinkBatchMaxRows == 50_000)
         #expect(loaded.configuration.sinkBatchMaxDelayMilliseconds == 1_000)
         #expect(loaded.configuration.lagIntervalMilliseconds == 5_000)
         #expect(loaded.logLevel == .info)

@@ -459,7 +459,7 @@ package enum ConfigurationKeys {
         key("sink.group", "AUDITPIPE_SINK_GROUP", "--sink-group", "auditpipe-sink",
             "the ClickHouse sink's consumer group; the recent-events group is <group>-recent and the dead-letter re-driver's <group>-dlq-redriver; instances sharing it split the partitions",
             set: { s, v in s.configuration.sinkGroup = try text(v) }, show: { $0.configuration.sinkGroup }),
-        key("sink.batch_max_rows", "AUDITPIPE_SINK_BATCH_MAX_ROWS", nil, "10000",
+        key("sink.batch_max_rows", "AUDITPIPE_SINK_BATCH_MAX_ROWS", nil, "50000",
             "a ClickHouse batch is cut at this many rows (ClickHouse advises 10k-100k rows per insert); 1 to 1000000",
             set: { s, v in s.configuration.sinkBatchMaxRows = try integer(v, in: 1...1_000_000) },
             show: { String($0.configuration.sinkBatchMaxRows) }),
