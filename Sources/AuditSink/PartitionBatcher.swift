@@ -103,6 +103,10 @@ struct PartitionBatcher: Sendable {
     private var replayCandidate: ClosedRange<Int64>?
     private(set) var buffered: [KafkaMessage] = []
     private var bufferedSince: ContinuousClock.Instant?
+    /// When the oldest buffered record arrived here (``bufferedSince`` counts from Kafka).
+    private var firstArrival: ContinuousClock.Instant?
+    /// Records that arrived since the last tick: a backlog streams in many per tick.
+    private var arrivedSinceTick = 0
     private(set) var inFlight: BatchRange?
     private(set) var paused = false
 
@@ -127,6 +131,7 @@ struct PartitionBatcher: Sendable {
         if !buffered.isEmpty {
             if position == nil { adoptFirstRecord(buffered[0].offset) }
             bufferedSince = bufferedSince ?? now
+            firstArrival = firstArrival ?? now
         }
         return cut(now: now)
     }
@@ -136,7 +141,10 @@ struct PartitionBatcher: Sendable {
     /// was written, so records read from a backlog (after a restart or a rebalance) are not held
     /// back a further ``Limits/maxDelay``: the next tick cuts them, with whatever arrived by then.
     /// Only the row limit cuts here; time cuts happen at ticks and after a flush, so a backlog
-    /// becomes batches of what arrived meanwhile, never a batch per record.
+    /// becomes batches of what arrived meanwhile, never a batch per record. While a backlog
+    /// streams in (a tenth of ``Limits/maxRows`` or more per tick), a batch that is due by time
+    /// keeps filling up to ``Limits/maxRows``, for at most ``Limits/maxDelay`` after its first
+    /// record arrived: fewer, larger parts, and the same batches as before at a steady rate.
     mutating func received(_ record: KafkaMessage, now: ContinuousClock.Instant, waited: Duration = .zero) -> [Action] {
         switch phase {
         case .stopped, .finished: return []
@@ -147,8 +155,12 @@ struct PartitionBatcher: Sendable {
             if let position, record.offset < position { return [] }  // redelivered: already batched
         }
         if let last = buffered.last, record.offset <= last.offset { return [] }
-        if buffered.isEmpty { bufferedSince = now - min(max(waited, .zero), limits.maxDelay) }
+        if buffered.isEmpty {
+            bufferedSince = now - min(max(waited, .zero), limits.maxDelay)
+            firstArrival = now
+        }
         buffered.append(record)
+        arrivedSinceTick += 1
         var actions = cut(now: now, byTime: false)
         if !paused, buffered.count >= limits.pauseAt {
             paused = true
@@ -159,7 +171,8 @@ struct PartitionBatcher: Sendable {
 
     /// Time passed: cut a batch whose oldest record waited ``Limits/maxDelay``.
     mutating func tick(now: ContinuousClock.Instant) -> [Action] {
-        cut(now: now)
+        defer { arrivedSinceTick = 0 }
+        return cut(now: now)
     }
 
     /// The batch in flight is written and committed (or abandoned); cut the next one.
@@ -204,6 +217,7 @@ struct PartitionBatcher: Sendable {
         phase = .stopped
         buffered.removeAll()
         bufferedSince = nil
+        firstArrival = nil
         if inFlight == nil {
             phase = .finished
             return [.finished]
@@ -236,17 +250,24 @@ struct PartitionBatcher: Sendable {
             return [emit(count: count, range: BatchRange(topic: topic, partition: partition, first: start, last: last), now: now)]
         }
         let due = buffered.count >= limits.maxRows || phase == .draining
-            || (byTime && bufferedSince.map { now - $0 >= limits.maxDelay } ?? false)
+            || (byTime && bufferedSince.map { now - $0 >= limits.maxDelay } ?? false && !isFilling(now: now))
         guard due else { return [] }
         count = min(buffered.count, limits.maxRows)
         let last = buffered[count - 1].offset
         return [emit(count: count, range: BatchRange(topic: topic, partition: partition, first: start, last: last), now: now)]
     }
 
+    /// A backlog is streaming in and the batch has room and time left to fill.
+    private func isFilling(now: ContinuousClock.Instant) -> Bool {
+        guard arrivedSinceTick >= max(1, limits.maxRows / 10), buffered.count < limits.maxRows, let firstArrival else { return false }
+        return now - firstArrival < limits.maxDelay
+    }
+
     private mutating func emit(count: Int, range: BatchRange, now: ContinuousClock.Instant) -> Action {
         let records = Array(buffered.prefix(count))
         buffered.removeFirst(count)
         bufferedSince = buffered.isEmpty ? nil : now
+        firstArrival = buffered.isEmpty ? nil : now
         position = range.last + 1
         inFlight = range
         inFlightOldestTimestamp = records.first?.timestampMilliseconds

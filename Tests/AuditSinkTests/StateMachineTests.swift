@@ -66,7 +66,7 @@ struct PartitionBatcherTests {
 
     @Test("records that already waited in Kafka are cut at the next tick, in one batch, not one by one")
     func backlogIsCutAtTheNextTick() {
-        var b = batcher(maxRows: 100)
+        var b = batcher(maxRows: 1000)
         _ = b.start(committed: 0, pending: nil, now: t0)
         // A backlog: every record was written 5 s ago. Arrival alone never cuts by time.
         for offset in Int64(0)...9 {
@@ -79,6 +79,43 @@ struct PartitionBatcherTests {
         _ = b.received(message(10), now: t0, waited: .milliseconds(3))
         #expect(flushes(b.tick(now: t0 + .milliseconds(990))).isEmpty)
         #expect(flushes(b.tick(now: t0 + .milliseconds(997))).map(\.range) == [BatchRange(topic: "t", partition: 0, first: 10, last: 10)])
+    }
+
+    @Test("a backlog streaming in (a tenth of the batch or more per tick) fills the batch, for at most the delay after its first record arrived")
+    func streamingBacklogFillsTheBatch() {
+        var b = batcher(maxRows: 200)
+        _ = b.start(committed: 0, pending: nil, now: t0)
+        var offset: Int64 = 0
+        func arrive(_ count: Int, at now: ContinuousClock.Instant) -> [Batch] {
+            var cut: [Batch] = []
+            for _ in 0..<count {
+                cut += flushes(b.received(message(offset), now: now, waited: .seconds(5)))
+                offset += 1
+            }
+            return cut
+        }
+        func range(_ first: Int64, _ last: Int64) -> [BatchRange] { [BatchRange(topic: "t", partition: 0, first: first, last: last)] }
+        // 60 records per tick: due by their Kafka age, but still streaming in, so held.
+        #expect(arrive(60, at: t0).isEmpty)
+        #expect(flushes(b.tick(now: t0)).isEmpty)
+        #expect(arrive(60, at: t0 + .milliseconds(100)).isEmpty)
+        #expect(flushes(b.tick(now: t0 + .milliseconds(100))).isEmpty)
+        // The row limit cuts as before.
+        #expect(arrive(80, at: t0 + .milliseconds(200)).map(\.range) == range(0, 199))
+        _ = b.tick(now: t0 + .milliseconds(200))
+        _ = b.flushCompleted(now: t0 + .milliseconds(250))
+        // A slower stream (fewer than a tenth of the batch per tick) is cut at the next tick.
+        #expect(arrive(5, at: t0 + .milliseconds(300)).isEmpty)
+        #expect(flushes(b.tick(now: t0 + .milliseconds(300))).map(\.range) == range(200, 204))
+        _ = b.flushCompleted(now: t0 + .milliseconds(300))
+        // A stream that keeps coming is held at most the delay after its first record arrived.
+        for tick in 0..<8 {
+            let now = t0 + .milliseconds(400 + 100 * tick)
+            #expect(arrive(20, at: now).isEmpty)
+            #expect(flushes(b.tick(now: now)).isEmpty)
+        }
+        #expect(arrive(20, at: t0 + .milliseconds(1400)).isEmpty)
+        #expect(flushes(b.tick(now: t0 + .milliseconds(1400))).map(\.range) == range(205, 384))
     }
 
     @Test func replaysExactlyThePendingRangeThatStartsAtTheCommittedOffset() {
