@@ -119,20 +119,7 @@ struct ConsumerStateMachine<Waiter> {
     mutating func next() -> NextAction {
         if bufferedCount > 0 {
             let event = buffer[head]
-            head += 1
-            if head == buffer.count {
-                buffer.removeAll(keepingCapacity: true)
-                head = 0
-            } else if head >= 1024 && head * 2 >= buffer.count {
-                buffer.removeFirst(head)
-                head = 0
-            }
-            var wake = false
-            if pollerParked && bufferedCount <= lowWatermark {
-                pollerParked = false
-                wake = true
-            }
-            return .event(event, wakePoller: wake)
+            return .event(event, wakePoller: consume(upTo: head + 1))
         }
         if let terminalError {
             return .finished(terminalError)
@@ -154,6 +141,12 @@ struct ConsumerStateMachine<Waiter> {
         }
         let end = head + min(max, bufferedCount)
         let events = Array(buffer[head..<end])
+        return .events(events, wakePoller: consume(upTo: end))
+    }
+
+    /// Marks the events before `end` as read (compacting the buffer now and then); true when the
+    /// parked poller is to be woken (the buffer is down to the low watermark).
+    private mutating func consume(upTo end: Int) -> Bool {
         head = end
         if head == buffer.count {
             buffer.removeAll(keepingCapacity: true)
@@ -162,12 +155,9 @@ struct ConsumerStateMachine<Waiter> {
             buffer.removeFirst(head)
             head = 0
         }
-        var wake = false
-        if pollerParked && bufferedCount <= lowWatermark {
-            pollerParked = false
-            wake = true
-        }
-        return .events(events, wakePoller: wake)
+        guard pollerParked && bufferedCount <= lowWatermark else { return false }
+        pollerParked = false
+        return true
     }
 
     enum NextBatchAction {
