@@ -63,7 +63,7 @@ public struct ChainedEvent: Sendable, Hashable {
     public var canonicalBytes: [UInt8] {
         var encoder = CanonicalEncoder()
         encoder.bytes.reserveCapacity(128 + tenantID.utf8.count + eventID.utf8.count + resource.utf8.count + metadata.count * 32)
-        encoder.append(string: "auditpipe.event.v1")
+        encoder.append(string: Self.canonicalVersion)
         encoder.append(string: tenantID)
         encoder.append(string: eventID)
         encoder.append(string: eventType)
@@ -84,11 +84,18 @@ public struct ChainedEvent: Sendable, Hashable {
     }
 }
 
-/// Builds canonical byte strings: length-prefixed byte strings and big-endian integers.
-struct CanonicalEncoder: Sendable {
-    var bytes: [UInt8] = []
+extension ChainedEvent {
+    /// The first field of ``canonicalBytes``.
+    package static let canonicalVersion = "auditpipe.event.v1"
+}
 
-    mutating func append(string: String) {
+/// Builds canonical byte strings: length-prefixed byte strings and big-endian integers.
+package struct CanonicalEncoder: Sendable {
+    package var bytes: [UInt8] = []
+
+    package init() {}
+
+    package mutating func append(string: String) {
         // No intermediate array: the UTF-8 view is appended directly (the hot path of the sink).
         let utf8 = string.utf8
         append(uint32: UInt32(truncatingIfNeeded: utf8.count))
@@ -100,15 +107,21 @@ struct CanonicalEncoder: Sendable {
         bytes.append(contentsOf: value)
     }
 
-    mutating func append(uint32 value: UInt32) {
+    /// Appends UTF-8 bytes as a length-prefixed string (the same bytes as ``append(string:)``).
+    package mutating func append(utf8 value: UnsafeRawBufferPointer) {
+        append(uint32: UInt32(truncatingIfNeeded: value.count))
+        bytes.append(contentsOf: value)
+    }
+
+    package mutating func append(uint32 value: UInt32) {
         withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
-    mutating func append(int32 value: Int32) {
+    package mutating func append(int32 value: Int32) {
         withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
-    mutating func append(int64 value: Int64) {
+    package mutating func append(int64 value: Int64) {
         withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 

@@ -29,4 +29,12 @@ public struct ChainHead: Sendable, Hashable {
         hash = ChainHash.link(previous: hash, event: event)
         return (sequence, hash)
     }
+
+    /// Puts an event of this tenant on the chain by its ``ChainedEvent/canonicalBytes``, written
+    /// by a caller that encodes them without a `ChainedEvent` (the sink, from its row bytes).
+    package mutating func append(canonicalBytes: [UInt8]) -> (sequence: UInt64, hash: ChainHash) {
+        sequence += 1
+        hash = ChainHash.link(previous: hash, canonical: canonicalBytes)
+        return (sequence, hash)
+    }
 }

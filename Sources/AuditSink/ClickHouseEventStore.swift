@@ -308,9 +308,9 @@ public final class ClickHouseEventStore: Sendable {
         var high = Int64.min
         var keys = ClickHouseExternalTable(name: "batch_keys", structure: "key String")
         for row in rows {
-            low = min(low, row.event.timestampMilliseconds)
-            high = max(high, row.event.timestampMilliseconds)
-            keys.appendRow([EventKey.string(tenantID: row.event.tenantID, eventID: row.event.eventID)])
+            low = min(low, row.timestampMilliseconds)
+            high = max(high, row.timestampMilliseconds)
+            keys.appendRow([EventKey.string(tenantID: row.tenantID, eventID: row.eventID)])
         }
         low = max(low - windowMs, EventRow.timestampRange.lowerBound)
         high = min(high + windowMs, EventRow.timestampRange.upperBound)
@@ -375,11 +375,10 @@ public final class ClickHouseEventStore: Sendable {
         var body = ByteBuffer()
         body.reserveCapacity(rows.count * (96 + token.utf8.count))
         for row in rows {
-            let event = row.event
-            body.writeRowBinaryString(EventKey.string(tenantID: event.tenantID, eventID: event.eventID))
-            body.writeRowBinaryString(event.tenantID)
-            body.writeRowBinaryString(event.eventID)
-            body.writeInteger(event.timestampMilliseconds, endianness: .little)
+            body.writeRowBinaryString(EventKey.string(tenantID: row.tenantID, eventID: row.eventID))
+            body.writeRowBinaryString(row.tenantID)
+            body.writeRowBinaryString(row.eventID)
+            body.writeInteger(row.timestampMilliseconds, endianness: .little)
             body.writeRowBinaryString(token)
         }
         try await client.insert(

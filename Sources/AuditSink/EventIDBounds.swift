@@ -15,7 +15,7 @@ struct EventIDBounds: Sendable, Hashable {
     /// The tenants of `events` whose bound is not known yet.
     func unknownTenants(of events: [DecodedEvent]) -> Set<String> {
         var tenants = Set<String>()
-        for event in events where bounds[event.event.tenantID] == nil { tenants.insert(event.event.tenantID) }
+        for event in events where bounds[event.tenantID] == nil { tenants.insert(event.tenantID) }
         return tenants
     }
 
@@ -27,8 +27,8 @@ struct EventIDBounds: Sendable, Hashable {
     /// The events whose id is at or below their tenant's bound: only these can be stored already.
     static func suspects(in events: [DecodedEvent], bounds: EventIDBounds) -> [DecodedEvent] {
         events.filter { event in
-            guard let bound = bounds.bounds[event.event.tenantID], !bound.isEmpty else { return false }
-            return !bound.utf8.lexicographicallyPrecedes(event.event.eventID.utf8)
+            guard let bound = bounds.bounds[event.tenantID], !bound.isEmpty else { return false }
+            return !bound.utf8.lexicographicallyPrecedes(event.eventID.utf8)
         }
     }
 
@@ -37,8 +37,8 @@ struct EventIDBounds: Sendable, Hashable {
     mutating func raise(with events: [DecodedEvent]) -> [String: String] {
         var raised: [String: String] = [:]
         for event in events {
-            let tenant = event.event.tenantID
-            let id = event.event.eventID
+            let tenant = event.tenantID
+            let id = event.eventID
             let current = raised[tenant] ?? bounds[tenant] ?? ""
             if current.utf8.lexicographicallyPrecedes(id.utf8) { raised[tenant] = id }
         }

@@ -28,46 +28,14 @@ enum EventRow {
         ClickHouseColumn("chain_hash", .fixedString(32)),
     ]
 
-    /// The event as the hash chain covers it (see `ChainedEvent.canonicalBytes`).
-    static func chained(_ row: DecodedEvent) -> ChainedEvent {
-        let event = row.event
-        return ChainedEvent(
-            tenantID: event.tenantID, eventID: event.eventID, eventType: event.eventType, timestampMilliseconds: event.timestampMilliseconds,
-            actorID: event.actorID, resource: event.resource, action: event.action, metadata: event.metadata,
-            schemaID: row.schemaID, kafkaPartition: row.sourcePartition, kafkaOffset: row.sourceOffset
-        )
-    }
-
     /// DateTime64(3) holds 1900-01-01 ... 2299-12-31 23:59:59.999 UTC.
     static let timestampRange: ClosedRange<Int64> = -2_208_988_800_000 ... 10_413_791_999_999
 
-    /// Why the table cannot hold this event, or nil.
-    static func rejection(of event: AuditEvent) -> String? {
-        if !timestampRange.contains(event.timestampMilliseconds) {
-            return "timestamp \(event.timestampMilliseconds) ms is outside DateTime64(3)'s range (years 1900...2299)"
-        }
-        if event.eventID.isEmpty { return "event_id is empty" }
-        return nil
-    }
-
-    /// Writes one row of ``columns`` (or of ``chainedColumns`` with a `link`) in RowBinary,
-    /// byte for byte what `RowBinaryWriter.append` gives for the same cells as
-    /// `ClickHouseValue`s (a test compares them), without a `ClickHouseValue` and a byte array
-    /// per cell: that path was about a tenth of the sink's CPU (perf, `bench sink`).
+    /// Writes one row of ``columns`` (or of ``chainedColumns`` with a `link`) in RowBinary: the
+    /// row's ``EventCells`` as they are, then the sink's own cells; byte for byte what
+    /// `RowBinaryWriter.append` gives for the same cells as `ClickHouseValue`s (a test compares them).
     static func write(_ row: DecodedEvent, ingestedAt: Int64, token: String, link: ChainLink?, into buffer: inout ByteBuffer) {
-        let event = row.event
-        buffer.writeRowBinaryString(event.tenantID)
-        buffer.writeRowBinaryString(event.eventType)
-        buffer.writeInteger(event.timestampMilliseconds, endianness: .little)
-        buffer.writeRowBinaryString(event.eventID)
-        buffer.writeRowBinaryString(event.actorID)
-        buffer.writeRowBinaryString(event.resource)
-        buffer.writeRowBinaryString(event.action)
-        buffer.writeLEB128(UInt64(event.metadata.count))
-        for (key, value) in event.metadata.sorted(by: { $0.key < $1.key }) {
-            buffer.writeRowBinaryString(key)
-            buffer.writeRowBinaryString(value)
-        }
+        buffer.writeImmutableBuffer(row.cells)
         buffer.writeInteger(ingestedAt, endianness: .little)
         buffer.writeInteger(row.schemaID, endianness: .little)
         buffer.writeInteger(row.sourcePartition, endianness: .little)
@@ -94,7 +62,7 @@ enum EventRow {
         var keep: [DecodedEvent] = []
         keep.reserveCapacity(rows.count)
         for row in rows {
-            let key = Key(tenantID: row.event.tenantID, eventID: row.event.eventID)
+            let key = Key(tenantID: row.tenantID, eventID: row.eventID)
             guard seen.insert(key).inserted else { continue }
             if let tokens = stored[key], tokens.contains(where: { $0 != token }) { continue }
             keep.append(row)

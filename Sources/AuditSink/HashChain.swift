@@ -21,10 +21,13 @@ enum ChainPlanner {
         var heads = heads
         var links: [ChainLink] = []
         links.reserveCapacity(rows.count)
+        var encoder = CanonicalEncoder()
         for row in rows {
-            let tenant = row.event.tenantID
+            let tenant = row.tenantID
             var head = heads[tenant] ?? .genesis(tenantID: tenant)
-            let (sequence, hash) = head.append(EventRow.chained(row))
+            encoder.bytes.removeAll(keepingCapacity: true)
+            EventCells.appendCanonical(row, to: &encoder)
+            let (sequence, hash) = head.append(canonicalBytes: encoder.bytes)
             heads[tenant] = head
             links.append(ChainLink(sequence: sequence, hash: hash))
         }

@@ -237,7 +237,7 @@ final class PartitionWriter: Sendable {
         var deadLetters: [(KafkaMessage, DeadLetter)] = []
         while true {
             do {
-                if outcomes == nil { outcomes = try await decode(batch.records) }
+                if outcomes == nil { outcomes = try await context.decoder.decode(batch.records) }
                 let events = outcomes!.compactMap { if case .event(let e) = $0 { e } else { nil } }
                 // Only ids at or below their tenant's bound can be stored already; the bounds of
                 // this batch's tenants are raised before its insert, so they stay upper bounds.
@@ -337,7 +337,7 @@ final class PartitionWriter: Sendable {
     /// sequence in this partition, leaving out rows of this batch's token, so that an earlier
     /// attempt of this very batch is ignored and a replay starts from the same heads).
     private func chainHeads(of rows: [DecodedEvent], batch: Batch) async throws -> [String: ChainHead] {
-        let tenants = Set(rows.map(\.event.tenantID))
+        let tenants = Set(rows.map(\.tenantID))
         var heads = chainCache.withLock { cache in cache.filter { tenants.contains($0.key) } }
         let missing = tenants.subtracting(heads.keys)
         if !missing.isEmpty {
@@ -345,13 +345,6 @@ final class PartitionWriter: Sendable {
             heads.merge(loaded) { $1 }
         }
         return heads
-    }
-
-    private func decode(_ records: [KafkaMessage]) async throws -> [DecodeOutcome] {
-        var outcomes: [DecodeOutcome] = []
-        outcomes.reserveCapacity(records.count)
-        for record in records { outcomes.append(try await context.decoder.decode(record)) }
-        return outcomes
     }
 
     /// Produces dead letters with acks=all, retrying until each is acknowledged. Returns false

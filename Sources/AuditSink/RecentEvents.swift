@@ -298,7 +298,7 @@ public final class RecentEventsSink: Service, Sendable {
             do {
                 var events: [AuditEvent] = []
                 for record in records {
-                    if case .event(let decoded) = try await decoder.decode(record) { events.append(decoded.event) }
+                    if let event = try await decoder.decodeEvent(record) { events.append(event) }
                 }
                 try await store.write(events)
                 SinkMetrics.recentWritten.increment(by: events.count)

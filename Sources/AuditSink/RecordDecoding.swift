@@ -2,6 +2,7 @@ public import AvroCodec
 import AuditEvents
 import Foundation
 import KafkaClient
+import NIOCore
 import Synchronization
 
 /// Where the sink finds the writer schema of a Confluent-framed record by its schema id.
@@ -24,13 +25,38 @@ public struct WriterSchemaNotFound: Error, Sendable, Hashable, CustomStringConve
     public var description: String { "the schema registry has no schema with id \(id)" }
 }
 
-/// An audit event read from Kafka, with where it came from.
+/// An audit event read from Kafka for the events table: its cells, the fields the duplicate
+/// check and the chain key on, and where it came from.
 struct DecodedEvent: Sendable, Hashable {
-    var event: AuditEvent
+    var tenantID: String
+    var eventID: String
+    var timestampMilliseconds: Int64
+    /// The row's event cells (``EventCells``), usually a slice of its batch's buffer.
+    var cells: ByteBuffer
     var schemaID: Int32
     /// The record's partition and offset.
     var sourcePartition: Int32
     var sourceOffset: Int64
+
+    /// The row of `event` (a record resolved from another writer schema, or a test's).
+    init(event: AuditEvent, schemaID: Int32, sourcePartition: Int32, sourceOffset: Int64) {
+        var cells = ByteBuffer()
+        EventCells.write(event, into: &cells)
+        self.init(
+            tenantID: event.tenantID, eventID: event.eventID, timestampMilliseconds: event.timestampMilliseconds, cells: cells,
+            schemaID: schemaID, sourcePartition: sourcePartition, sourceOffset: sourceOffset
+        )
+    }
+
+    init(tenantID: String, eventID: String, timestampMilliseconds: Int64, cells: ByteBuffer, schemaID: Int32, sourcePartition: Int32, sourceOffset: Int64) {
+        self.tenantID = tenantID
+        self.eventID = eventID
+        self.timestampMilliseconds = timestampMilliseconds
+        self.cells = cells
+        self.schemaID = schemaID
+        self.sourcePartition = sourcePartition
+        self.sourceOffset = sourceOffset
+    }
 }
 
 /// Why a record can never be written, and at which stage that was found.
@@ -51,9 +77,11 @@ enum DecodeOutcome: Sendable, Hashable {
     }
 }
 
-/// Decodes Confluent-framed Avro records into events. A writer schema with the seed's binary
-/// layout is read directly (``AuditEventSchema/decodeSeedRecord(_:options:)``); any other is
-/// resolved into `AuditEventSchema.seed`, once per schema id.
+/// Decodes Confluent-framed Avro records: a batch into rows of the events table (``decode(_:)``),
+/// or one record into an event (``decodeEvent(_:)``, for recent events). A writer schema with the
+/// seed's binary layout is read directly (``EventCells/transcodeSeedRecord(_:into:entries:options:)``,
+/// ``AuditEventSchema/decodeSeedRecord(_:options:)``); any other is resolved into
+/// `AuditEventSchema.seed`, once per schema id.
 final class RecordDecoder: Sendable {
     private enum Reader: Sendable {
         case seedLayout
@@ -67,18 +95,23 @@ final class RecordDecoder: Sendable {
         self.schemas = schemas
     }
 
-    /// Decodes a record of the audit topic. Throws only for transient lookup failures.
-    func decode(_ record: KafkaMessage) async throws -> DecodeOutcome {
-        func poison(_ stage: DeadLetter.Stage, _ reason: String) -> DecodeOutcome {
-            .poison(PoisonRecord(record: record, stage: stage, reason: reason))
-        }
-        guard let value = record.value else { return poison(.decode, "the record has no value (null)") }
+    /// A record's writer schema id, Avro body and reader, or why it can never be read.
+    private enum Framed {
+        case record(schemaID: Int32, body: ArraySlice<UInt8>, reader: Reader)
+        case poison(DeadLetter.Stage, String)
+    }
+
+    /// Unframes a record and finds the reader of its schema id (from `last` when it is the same
+    /// id, from the cache, or from the registry). Throws only for transient lookup failures.
+    private func frame(_ record: KafkaMessage, last: inout (id: Int32, reader: Reader)?) async throws -> Framed {
+        guard let value = record.value else { return .poison(.decode, "the record has no value (null)") }
         let framed: (schemaID: Int32, body: ArraySlice<UInt8>)
         do {
             framed = try ConfluentWireFormat.decode(value)
         } catch {
-            return poison(.decode, error.message)
+            return .poison(.decode, error.message)
         }
+        if let last, last.id == framed.schemaID { return .record(schemaID: framed.schemaID, body: framed.body, reader: last.reader) }
         let reader: Reader
         if let cached = readers.withLock({ $0[framed.schemaID] }) {
             reader = cached
@@ -87,31 +120,109 @@ final class RecordDecoder: Sendable {
             do {
                 writer = try await schemas.schema(id: framed.schemaID)
             } catch let error as WriterSchemaNotFound {
-                return poison(.schema, error.description)
+                return .poison(.schema, error.description)
             }
             reader = AuditEventSchema.hasSeedLayout(writer) ? .seedLayout : .resolution(AvroResolution(writer: writer, reader: AuditEventSchema.seed))
             readers.withLock { $0[framed.schemaID] = reader }
         }
-        let event: AuditEvent
-        do {
-            switch reader {
-            case .seedLayout:
-                event = try AuditEventSchema.decodeSeedRecord(framed.body)
-            case .resolution(let resolution):
-                guard let resolved = AuditEventSchema.event(from: try resolution.decodeExact(framed.body)) else {
-                    return poison(.decode, "the record (schema \(framed.schemaID)) lacks a field of AuditEvent")
-                }
-                event = resolved
-            }
-        } catch {
-            return poison(.decode, "Avro body does not decode with writer schema \(framed.schemaID): \(error)")
+        last = (framed.schemaID, reader)
+        return .record(schemaID: framed.schemaID, body: framed.body, reader: reader)
+    }
+
+    private static func undecodable(_ schemaID: Int32, _ error: any Error) -> String {
+        "Avro body does not decode with writer schema \(schemaID): \(error)"
+    }
+
+    private static func lacksAField(_ schemaID: Int32) -> String {
+        "the record (schema \(schemaID)) lacks a field of AuditEvent"
+    }
+
+    /// Decodes the records of a batch, in order, into rows whose cells share one buffer. Throws
+    /// only for transient lookup failures.
+    func decode(_ records: [KafkaMessage]) async throws -> [DecodeOutcome] {
+        /// A row transcoded into the batch's buffer, sliced out once the buffer is complete (a
+        /// slice taken earlier would make every later write copy the buffer).
+        enum Slot {
+            case done(DecodeOutcome)
+            case transcoded(EventCells.Summary, cells: Range<Int>, schemaID: Int32)
         }
-        if let reason = EventRow.rejection(of: event) { return poison(.encode, reason) }
-        return .event(
-            DecodedEvent(
-                event: event, schemaID: framed.schemaID, sourcePartition: record.partition, sourceOffset: record.offset
-            )
-        )
+        var slots: [Slot] = []
+        slots.reserveCapacity(records.count)
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(records.reduce(0) { $0 + ($1.value?.count ?? 0) } + records.count * 16)
+        var entries: [EventCells.Entry] = []
+        var last: (id: Int32, reader: Reader)? = nil
+        for record in records {
+            func poison(_ stage: DeadLetter.Stage, _ reason: String) -> Slot {
+                .done(.poison(PoisonRecord(record: record, stage: stage, reason: reason)))
+            }
+            switch try await frame(record, last: &last) {
+            case .poison(let stage, let reason):
+                slots.append(poison(stage, reason))
+            case .record(let schemaID, let body, .seedLayout):
+                let start = buffer.writerIndex
+                do {
+                    let transcoded = try body.withUnsafeBufferPointer { body in
+                        try EventCells.transcodeSeedRecord(body, into: &buffer, entries: &entries)
+                    }
+                    switch transcoded {
+                    case .cells(let summary): slots.append(.transcoded(summary, cells: start..<buffer.writerIndex, schemaID: schemaID))
+                    case .rejected(let reason): slots.append(poison(.encode, reason))
+                    }
+                } catch {
+                    slots.append(poison(.decode, Self.undecodable(schemaID, error)))
+                }
+            case .record(let schemaID, let body, .resolution(let resolution)):
+                let event: AuditEvent
+                do {
+                    guard let resolved = AuditEventSchema.event(from: try resolution.decodeExact(body)) else {
+                        slots.append(poison(.decode, Self.lacksAField(schemaID)))
+                        continue
+                    }
+                    event = resolved
+                } catch {
+                    slots.append(poison(.decode, Self.undecodable(schemaID, error)))
+                    continue
+                }
+                if let reason = EventCells.rejection(timestampMilliseconds: event.timestampMilliseconds, eventIDIsEmpty: event.eventID.isEmpty) {
+                    slots.append(poison(.encode, reason))
+                } else {
+                    slots.append(.done(.event(DecodedEvent(event: event, schemaID: schemaID, sourcePartition: record.partition, sourceOffset: record.offset))))
+                }
+            }
+        }
+        return zip(slots, records).map { slot, record in
+            switch slot {
+            case .done(let outcome):
+                return outcome
+            case .transcoded(let summary, let cells, let schemaID):
+                return .event(
+                    DecodedEvent(
+                        tenantID: summary.tenantID, eventID: summary.eventID, timestampMilliseconds: summary.timestampMilliseconds,
+                        cells: buffer.getSlice(at: cells.lowerBound, length: cells.count)!, schemaID: schemaID,
+                        sourcePartition: record.partition, sourceOffset: record.offset
+                    )
+                )
+            }
+        }
+    }
+
+    /// Decodes one record into an event; nil when it can never be read (the ClickHouse sink
+    /// dead-letters such records). Throws only for transient lookup failures.
+    func decodeEvent(_ record: KafkaMessage) async throws -> AuditEvent? {
+        var last: (id: Int32, reader: Reader)? = nil
+        guard case .record(_, let body, let reader) = try await frame(record, last: &last) else { return nil }
+        let event: AuditEvent?
+        switch reader {
+        case .seedLayout:
+            event = try? AuditEventSchema.decodeSeedRecord(body)
+        case .resolution(let resolution):
+            event = (try? resolution.decodeExact(body)).flatMap(AuditEventSchema.event(from:))
+        }
+        guard let event, EventCells.rejection(timestampMilliseconds: event.timestampMilliseconds, eventIDIsEmpty: event.eventID.isEmpty) == nil else {
+            return nil
+        }
+        return event
     }
 }
 

@@ -155,21 +155,36 @@ package struct AvroByteReader: ~Copyable {
     }
 
     package mutating func readString() throws(AvroDecodingError) -> String {
+        string(try readStringRange())
+    }
+
+    /// The string at `range` (from ``readStringRange()``, so valid UTF-8).
+    package func string(_ range: Range<Int>) -> String {
+        let bytes = self.bytes(range)
+        // ASCII is valid UTF-8: copy it without the generic validating initializer, which
+        // was about half of the sink's seed-record decoding time (perf).
+        if !bytes.contains(where: { $0 >= 0x80 }) {
+            return String(unsafeUninitializedCapacity: bytes.count) { $0.initialize(fromContentsOf: bytes) }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Reads a string and returns where its UTF-8 bytes are, after checking that they are valid
+    /// UTF-8 (for decoders that copy the bytes on without making a `String`).
+    package mutating func readStringRange() throws(AvroDecodingError) -> Range<Int> {
         let start = position
         let length = try readLength()
         let bytes = UnsafeBufferPointer(start: base + position, count: length)
-        let s: String
-        if !bytes.contains(where: { $0 >= 0x80 }) {
-            // ASCII is valid UTF-8: copy it without the generic validating initializer, which
-            // was about half of the sink's seed-record decoding time (perf).
-            s = String(unsafeUninitializedCapacity: length) { $0.initialize(fromContentsOf: bytes) }
-        } else if let valid = String(validating: bytes, as: UTF8.self) {
-            s = valid
-        } else {
+        if bytes.contains(where: { $0 >= 0x80 }), String(validating: bytes, as: UTF8.self) == nil {
             throw AvroDecodingError(offset: start, message: "string is not valid UTF-8")
         }
         position += length
-        return s
+        return position - length ..< position
+    }
+
+    /// The bytes at `range` (from ``readStringRange()``), valid while the reader's buffer is.
+    package func bytes(_ range: Range<Int>) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: base + range.lowerBound, count: range.count)
     }
 
     mutating func skip(_ n: Int) throws(AvroDecodingError) {

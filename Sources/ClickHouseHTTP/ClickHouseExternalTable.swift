@@ -1,5 +1,5 @@
 import Foundation
-public import NIOCore
+import NIOCore
 
 /// A small table sent along with a query (ClickHouse's "external data"): the query reads it by
 /// name, e.g. `WHERE (a, b) IN keys`, and its rows travel in the request body, not the URL, so

@@ -27,9 +27,9 @@ public enum ClickHouseValue: Sendable, Hashable {
     /// A `String` value holding the UTF-8 bytes of `text`.
     public static func string(_ text: String) -> ClickHouseValue { .bytes(Array(text.utf8)) }
 
-    /// A `Map(String, String)` value, entries sorted by key.
+    /// A `Map(String, String)` value, entries sorted by the keys' UTF-8 bytes.
     public static func stringMap(_ dictionary: [String: String]) -> ClickHouseValue {
-        .map(dictionary.sorted { $0.key < $1.key }.map { ClickHouseMapEntry(key: .string($0.key), value: .string($0.value)) })
+        .map(dictionary.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { ClickHouseMapEntry(key: .string($0.key), value: .string($0.value)) })
     }
 
     /// An `Array(String)` value.

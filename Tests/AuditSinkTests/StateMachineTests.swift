@@ -1,8 +1,10 @@
 import AuditEvents
 import AuditIntegrity
 @testable import AuditSink
+import AvroCodec
 import ClickHouseHTTP
 import KafkaClient
+import NIOCore
 import Testing
 
 private func message(_ offset: Int64, partition: Int32 = 0, timestamp: Int64? = nil) -> KafkaMessage {
@@ -323,11 +325,11 @@ struct DeduplicationTests {
         #expect(StoredEventJSON.decode(StoredEventJSON.encode(hostile)) == hostile)
     }
 
-    @Test func tableRejectsTimestampsOutsideDateTime64() {
-        var event = row("a", offset: 0).event
-        #expect(EventRow.rejection(of: event) == nil)
-        event.timestampMilliseconds = 10_413_792_000_000
-        #expect(EventRow.rejection(of: event) != nil)
+    @Test func tableRejectsTimestampsOutsideDateTime64AndEmptyEventIDs() {
+        #expect(EventCells.rejection(timestampMilliseconds: 1_700_000_000_000, eventIDIsEmpty: false) == nil)
+        #expect(EventCells.rejection(timestampMilliseconds: 10_413_792_000_000, eventIDIsEmpty: false) != nil)
+        #expect(EventCells.rejection(timestampMilliseconds: -2_208_988_800_001, eventIDIsEmpty: false) != nil)
+        #expect(EventCells.rejection(timestampMilliseconds: 1_700_000_000_000, eventIDIsEmpty: true) == "event_id is empty")
     }
 
     @Test func configurationValidation() throws {
@@ -347,8 +349,7 @@ struct DeduplicationTests {
 @Suite("Event rows in RowBinary")
 struct EventRowEncodingTests {
     /// The generic encoding of the same cells: the oracle for `EventRow.write`.
-    static func cells(_ row: DecodedEvent, ingestedAt: Int64, token: String, link: ChainLink?) -> [ClickHouseValue] {
-        let event = row.event
+    static func cells(_ event: AuditEvent, _ row: DecodedEvent, ingestedAt: Int64, token: String, link: ChainLink?) -> [ClickHouseValue] {
         var cells: [ClickHouseValue] = [
             .string(event.tenantID), .string(event.eventType), .time(event.timestampMilliseconds), .string(event.eventID),
             .string(event.actorID), .string(event.resource), .string(event.action), .stringMap(event.metadata),
@@ -359,38 +360,124 @@ struct EventRowEncodingTests {
         return cells
     }
 
+    static let texts = ["", "a", "tenant-7", "é漢😀", "tab\there", String(repeating: "x", count: 300), "\u{0}", "Z", "ü"]
+
+    static func randomEvent(_ index: Int, using random: inout some RandomNumberGenerator) -> AuditEvent {
+        var metadata: [String: String] = [:]
+        for _ in 0..<Int.random(in: 0...6, using: &random) { metadata[texts.randomElement(using: &random)! + "\(index % 3)"] = texts.randomElement(using: &random)! }
+        return AuditEvent(
+            eventID: texts.randomElement(using: &random)! + "\(index)", tenantID: texts.randomElement(using: &random)!,
+            actorID: texts.randomElement(using: &random)!, eventType: texts.randomElement(using: &random)!,
+            resource: texts.randomElement(using: &random)!, action: texts.randomElement(using: &random)!,
+            timestampMilliseconds: Int64.random(in: EventRow.timestampRange, using: &random), metadata: metadata
+        )
+    }
+
     @Test(arguments: [false, true])
     func directRowsAreByteForByteTheGenericEncoding(chained: Bool) throws {
         var random = SystemRandomNumberGenerator()
-        let texts = ["", "a", "tenant-7", "é漢😀", "tab\there", String(repeating: "x", count: 300), "\u{0}"]
         var generic = RowBinaryWriter(columns: chained ? EventRow.chainedColumns : EventRow.columns)
         var direct = RowBinaryWriter(columns: chained ? EventRow.chainedColumns : EventRow.columns)
-        var heads: [String: ChainHead] = [:]
+        var events: [AuditEvent] = []
+        var rows: [DecodedEvent] = []
         for index in 0..<500 {
-            var metadata: [String: String] = [:]
-            for _ in 0..<Int.random(in: 0...6, using: &random) { metadata[texts.randomElement(using: &random)! + "\(index)"] = texts.randomElement(using: &random)! }
-            let row = DecodedEvent(
-                event: AuditEvent(
-                    eventID: texts.randomElement(using: &random)!, tenantID: texts.randomElement(using: &random)!,
-                    actorID: texts.randomElement(using: &random)!, eventType: texts.randomElement(using: &random)!,
-                    resource: texts.randomElement(using: &random)!, action: texts.randomElement(using: &random)!,
-                    timestampMilliseconds: Int64.random(in: EventRow.timestampRange, using: &random), metadata: metadata
-                ),
-                schemaID: Int32.random(in: 1...Int32.max, using: &random), sourcePartition: Int32.random(in: 0...999, using: &random),
+            let event = Self.randomEvent(index, using: &random)
+            events.append(event)
+            rows.append(DecodedEvent(
+                event: event, schemaID: Int32.random(in: 1...Int32.max, using: &random), sourcePartition: Int32.random(in: 0...999, using: &random),
                 sourceOffset: Int64.random(in: 0...Int64.max, using: &random)
+            ))
+        }
+        // The oracle of the chain: ChainedEvent's own canonical bytes.
+        var heads: [String: ChainHead] = [:]
+        var expectedLinks: [ChainLink] = []
+        for (event, row) in zip(events, rows) {
+            let chainedEvent = ChainedEvent(
+                tenantID: event.tenantID, eventID: event.eventID, eventType: event.eventType, timestampMilliseconds: event.timestampMilliseconds,
+                actorID: event.actorID, resource: event.resource, action: event.action, metadata: event.metadata,
+                schemaID: row.schemaID, kafkaPartition: row.sourcePartition, kafkaOffset: row.sourceOffset
             )
+            let (sequence, hash) = heads[event.tenantID, default: .genesis(tenantID: event.tenantID)].append(chainedEvent)
+            expectedLinks.append(ChainLink(sequence: sequence, hash: hash))
+        }
+        let planned = ChainPlanner.link(rows, from: Dictionary(uniqueKeysWithValues: Set(events.map(\.tenantID)).map { ($0, ChainHead.genesis(tenantID: $0)) }))
+        #expect(planned.links == expectedLinks)
+        #expect(planned.heads == heads)
+        for (index, (event, row)) in zip(events, rows).enumerated() {
             let ingestedAt = Int64.random(in: 0...4_000_000_000_000, using: &random)
             let token = "topic:\(index):0-\(index)"
-            var link: ChainLink? = nil
-            if chained {
-                let tenant = row.event.tenantID
-                let (sequence, hash) = heads[tenant, default: .genesis(tenantID: tenant)].append(EventRow.chained(row))
-                link = ChainLink(sequence: sequence, hash: hash)
-            }
-            try generic.append(Self.cells(row, ingestedAt: ingestedAt, token: token, link: link))
+            let link = chained ? expectedLinks[index] : nil
+            try generic.append(Self.cells(event, row, ingestedAt: ingestedAt, token: token, link: link))
             direct.appendEncodedRow { EventRow.write(row, ingestedAt: ingestedAt, token: token, link: link, into: &$0) }
         }
         #expect(direct.rowCount == generic.rowCount)
         #expect(direct.buffer == generic.buffer)
+    }
+
+    /// Transcodes `body` alone.
+    static func transcode(_ body: [UInt8]) throws -> EventCells.Transcoded {
+        var cells = ByteBuffer()
+        var entries: [EventCells.Entry] = []
+        return try body.withUnsafeBufferPointer { try EventCells.transcodeSeedRecord($0, into: &cells, entries: &entries) }
+    }
+
+    @Test("records of the seed layout transcode into the cells of the event they decode to")
+    func transcodedCellsAreTheDecodedEventsCells() throws {
+        var random = SystemRandomNumberGenerator()
+        var cells = ByteBuffer()
+        var entries: [EventCells.Entry] = []
+        for index in 0..<500 {
+            var event = Self.randomEvent(index, using: &random)
+            // Maps as any Avro writer may send them: unsorted, in several blocks, keys repeated.
+            var writer = AvroBinaryWriter()
+            for field in [event.eventID, event.tenantID, event.actorID, event.eventType, event.resource, event.action] { writer.writeString(field) }
+            writer.writeLong(event.timestampMilliseconds)
+            var pairs = event.metadata.map { ($0.key, $0.value) }.shuffled(using: &random)
+            if let first = pairs.first, Bool.random(using: &random) {
+                pairs.insert((first.0, "overwritten"), at: 0)  // the later entry of a repeated key wins
+            }
+            let split = Int.random(in: 0...pairs.count, using: &random)
+            for block in [pairs[..<split], pairs[split...]] where !block.isEmpty {
+                writer.writeLong(Int64(block.count))
+                for (key, value) in block {
+                    writer.writeString(key)
+                    writer.writeString(value)
+                }
+            }
+            writer.writeLong(0)
+            let decoded = try AuditEventSchema.decodeSeedRecord(writer.bytes)
+            #expect(decoded == event)
+            event = decoded
+            let start = cells.writerIndex
+            let transcoded = try writer.bytes.withUnsafeBufferPointer { try EventCells.transcodeSeedRecord($0, into: &cells, entries: &entries) }
+            guard case .cells(let summary) = transcoded else {
+                Issue.record("rejected: \(transcoded)")
+                continue
+            }
+            #expect(summary.tenantID == event.tenantID && summary.eventID == event.eventID && summary.timestampMilliseconds == event.timestampMilliseconds)
+            let expected = DecodedEvent(event: event, schemaID: 1, sourcePartition: 0, sourceOffset: 0).cells
+            #expect(cells.getSlice(at: start, length: cells.writerIndex - start) == expected)
+        }
+    }
+
+    @Test("a record the table cannot hold is rejected, and a broken one fails as decodeSeedRecord fails")
+    func rejectionsAndErrorsMatchTheDecoder() throws {
+        func body(eventID: String = "e", timestamp: Int64 = 0, tail: [UInt8] = [0]) -> [UInt8] {
+            var writer = AvroBinaryWriter()
+            for field in [eventID, "t", "a", "x", "r", "y"] { writer.writeString(field) }
+            writer.writeLong(timestamp)
+            return writer.bytes + tail
+        }
+        guard case .rejected(let reason) = try Self.transcode(body(eventID: "")) else { Issue.record("an empty event_id was taken"); return }
+        #expect(reason == "event_id is empty")
+        guard case .rejected = try Self.transcode(body(timestamp: EventRow.timestampRange.upperBound + 1)) else { Issue.record("a timestamp out of range was taken"); return }
+        for broken in [body(tail: []), body(tail: [0, 0]), body(tail: [2, 2, 0xC3, 0x28, 0, 0]), [0x80]] {
+            var decoderError: AvroDecodingError?
+            do { _ = try AuditEventSchema.decodeSeedRecord(broken) } catch { decoderError = error }
+            var transcoderError: (any Error)?
+            do { _ = try Self.transcode(broken) } catch { transcoderError = error }
+            #expect(decoderError != nil)
+            #expect("\(String(describing: transcoderError))" == "\(String(describing: decoderError))")
+        }
     }
 }
