@@ -297,21 +297,20 @@ package struct SinkThroughputBenchmark: Sendable {
         let window = 20_000
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         var next = 0
+        var writer = AvroBinaryWriter()
         while next < count {
             let end = min(count, next + window)
-            try await withThrowingDiscardingTaskGroup { group in
-                for index in next..<end {
-                    let event = SinkBenchEvents.event(index, now: now)
-                    let body = try AuditEventSchema.encode(event, with: AuditEventSchema.seed).get()
-                    let value = ConfluentWireFormat.encode(schemaID: 1, body: body)
-                    let message = KafkaOutgoingMessage(
-                        topic: topic, key: Array(event.tenantID.utf8), value: value,
-                        headers: [KafkaHeader(name: "event_id", value: Array(event.eventID.utf8))],
-                        partition: Int32(index % partitions)
-                    )
-                    group.addTask { _ = try await producer.send(message) }
-                }
+            var batch = KafkaOutgoingBatch(topic: topic, headerName: "event_id")
+            for index in next..<end {
+                let event = SinkBenchEvents.event(index, now: now)
+                writer.bytes.removeAll(keepingCapacity: true)
+                AuditEventSchema.encodeSeedRecord(event, into: &writer)
+                batch.append(
+                    key: event.tenantID.utf8, value: ConfluentWireFormat.encode(schemaID: 1, body: writer.bytes), headerValue: event.eventID.utf8,
+                    partition: Int32(index % partitions)
+                )
             }
+            for result in await producer.sendBatch(batch) { _ = try result.get() }
             next = end
         }
     }

@@ -375,7 +375,7 @@ public final class ClickHouseEventStore: Sendable {
         var body = ByteBuffer()
         body.reserveCapacity(rows.count * (96 + token.utf8.count))
         for row in rows {
-            body.writeRowBinaryString(EventKey.string(tenantID: row.tenantID, eventID: row.eventID))
+            EventKey.write(tenantID: row.tenantID, eventID: row.eventID, into: &body)
             body.writeRowBinaryString(row.tenantID)
             body.writeRowBinaryString(row.eventID)
             body.writeInteger(row.timestampMilliseconds, endianness: .little)
@@ -420,6 +420,23 @@ public final class ClickHouseEventStore: Sendable {
 enum EventKey {
     static func string(tenantID: String, eventID: String) -> String {
         "\(tenantID.utf8.count):\(tenantID)\(eventID)"
+    }
+
+    /// Writes the key as a RowBinary String, the same bytes as ``string(tenantID:eventID:)``
+    /// without making that String (once per stored row).
+    static func write(tenantID: String, eventID: String, into buffer: inout ByteBuffer) {
+        let tenantBytes = tenantID.utf8.count
+        var digits = 1
+        var rest = tenantBytes
+        while rest >= 10 {
+            rest /= 10
+            digits += 1
+        }
+        buffer.writeLEB128(UInt64(digits + 1 + tenantBytes + eventID.utf8.count))
+        buffer.writeString(String(tenantBytes))
+        buffer.writeInteger(UInt8(ascii: ":"))
+        buffer.writeString(tenantID)
+        buffer.writeString(eventID)
     }
 
     /// The same key computed by ClickHouse from the events table's columns.

@@ -58,7 +58,7 @@ enum EventRow {
     /// from `token`). Rows stored by an earlier attempt of this same batch (same token) are kept,
     /// so a replay rebuilds the identical insert and ClickHouse drops it by its token.
     static func select(_ rows: [DecodedEvent], stored: [Key: Set<String>], token: String) -> (keep: [DecodedEvent], duplicates: Int) {
-        var seen = Set<Key>()
+        var seen = Set<Key>(minimumCapacity: rows.count)
         var keep: [DecodedEvent] = []
         keep.reserveCapacity(rows.count)
         for row in rows {

@@ -191,8 +191,8 @@ final class RecordDecoder: Sendable {
                 }
             }
         }
-        return zip(slots, records).map { slot, record in
-            switch slot {
+        return slots.indices.map { index in
+            switch slots[index] {
             case .done(let outcome):
                 return outcome
             case .transcoded(let summary, let cells, let schemaID):
@@ -200,7 +200,7 @@ final class RecordDecoder: Sendable {
                     DecodedEvent(
                         tenantID: summary.tenantID, eventID: summary.eventID, timestampMilliseconds: summary.timestampMilliseconds,
                         cells: buffer.getSlice(at: cells.lowerBound, length: cells.count)!, schemaID: schemaID,
-                        sourcePartition: record.partition, sourceOffset: record.offset
+                        sourcePartition: records[index].partition, sourceOffset: records[index].offset
                     )
                 )
             }

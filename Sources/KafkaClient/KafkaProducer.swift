@@ -342,7 +342,7 @@ final class ProducerCore: Sendable {
                             }
                             add { $0.vtype = RD_KAFKA_VTYPE_TOPIC; $0.u.cstr = topicC }
                             add { $0.vtype = RD_KAFKA_VTYPE_MSGFLAGS; $0.u.i = 0x2 }  // RD_KAFKA_MSG_F_COPY
-                            add { $0.vtype = RD_KAFKA_VTYPE_PARTITION; $0.u.i32 = -1 }  // the partitioner chooses
+                            add { $0.vtype = RD_KAFKA_VTYPE_PARTITION; $0.u.i32 = record.partition ?? -1 }  // -1: the partitioner chooses
                             if let key = record.key {
                                 add {
                                     $0.vtype = RD_KAFKA_VTYPE_KEY

@@ -114,12 +114,15 @@ public struct KafkaOutgoingBatch: Sendable {
         public var value: Range<Int>
         /// The value of the batch's header (``KafkaOutgoingBatch/headerName``); `nil`: no header.
         public var headerValue: Range<Int>?
+        /// An explicit partition, or `nil` to let the partitioner choose from the key.
+        public var partition: Int32?
 
         /// Creates a record from ranges of the batch's bytes.
-        public init(key: Range<Int>?, value: Range<Int>, headerValue: Range<Int>? = nil) {
+        public init(key: Range<Int>?, value: Range<Int>, headerValue: Range<Int>? = nil, partition: Int32? = nil) {
             self.key = key
             self.value = value
             self.headerValue = headerValue
+            self.partition = partition
         }
     }
 
@@ -144,7 +147,9 @@ public struct KafkaOutgoingBatch: Sendable {
     public var count: Int { records.count }
 
     /// Appends a record whose bytes are copied into the batch's buffer.
-    public mutating func append(key: (some Collection<UInt8>)?, value: some Collection<UInt8>, headerValue: (some Collection<UInt8>)?) {
+    public mutating func append(
+        key: (some Collection<UInt8>)?, value: some Collection<UInt8>, headerValue: (some Collection<UInt8>)?, partition: Int32? = nil
+    ) {
         func add(_ part: some Collection<UInt8>) -> Range<Int> {
             let start = bytes.count
             bytes.append(contentsOf: part)
@@ -152,7 +157,7 @@ public struct KafkaOutgoingBatch: Sendable {
         }
         let keyRange = key.map { add($0) }
         let valueRange = add(value)
-        records.append(Record(key: keyRange, value: valueRange, headerValue: headerValue.map { add($0) }))
+        records.append(Record(key: keyRange, value: valueRange, headerValue: headerValue.map { add($0) }, partition: partition))
     }
 }
 

@@ -301,6 +301,18 @@ struct DeduplicationTests {
         }
     }
 
+    @Test func eventKeysWrittenInPlaceAreTheKeyStrings() {
+        for tenant in ["", "a", "123456789", "1234567890", String(repeating: "t", count: 100), "é漢😀"] {
+            for id in ["", "0190abcd-0000-7000-8000-000000000001", "é"] {
+                var expected = ByteBuffer()
+                expected.writeRowBinaryString(EventKey.string(tenantID: tenant, eventID: id))
+                var written = ByteBuffer()
+                EventKey.write(tenantID: tenant, eventID: id, into: &written)
+                #expect(written == expected)
+            }
+        }
+    }
+
     @Test func recentEventKeysSeparateTenantsAndActorsAndShareAHashTag() {
         let a = RecentEventKeys(prefix: "p:", tenant: "a:b", actor: "c")
         let b = RecentEventKeys(prefix: "p:", tenant: "a", actor: "b:c")
