@@ -76,7 +76,7 @@ struct BenchSink: AsyncParsableCommand {
             with its own topic, sink group and database, ingests at --rate events/s for \
             --duration through the Swift client, and polls ClickHouse every --poll-ms (100) ms for \
             max(kafka_offset) per partition; latency = first poll that sees an event minus its \
-            acknowledgement. Target: p99 < 2 s at 5,000 events/s.
+            acknowledgement. Target: p99 < 1 s at 5,000 events/s.
 
             Example (dev stack up):
               source .dev/env && auditpipe bench sink --quick
