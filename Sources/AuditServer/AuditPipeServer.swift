@@ -69,6 +69,7 @@ public struct AuditPipeServer: Service {
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: brokers)
         producerConfiguration.clientID = "auditpipe-ingest"
         producerConfiguration.deliveryTimeoutMilliseconds = configuration.produceTimeoutMilliseconds
+        producerConfiguration.lingerMilliseconds = configuration.kafkaLingerMilliseconds
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
 
         /// Every consumer group member of this instance: the same membership settings.
