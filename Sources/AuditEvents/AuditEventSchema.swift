@@ -105,39 +105,64 @@ public enum AuditEventSchema {
         writer.writeStringMap(event.metadata)
     }
 
+    /// Where the fields of a record with the seed's layout lie in its body: ranges of UTF-8
+    /// (already checked) and the timestamp.
+    package struct SeedRecordFields {
+        package var eventID: Range<Int>
+        package var tenantID: Range<Int>
+        package var actorID: Range<Int>
+        package var eventType: Range<Int>
+        package var resource: Range<Int>
+        package var action: Range<Int>
+        package var timestampMilliseconds: Int64
+    }
+
+    /// Reads the binary body of a record written with the seed's layout (see
+    /// ``hasSeedLayout(_:)``) without making a value of it: the fields' places, and each metadata
+    /// entry's key and value handed to `entry` in the body's order (keys may repeat). The body
+    /// must be used to its last byte. The one reader of that layout: ``decodeSeedRecord(_:options:)``
+    /// makes an event of it, the sink copies the bytes into its rows.
+    package static func readSeedRecord(
+        _ reader: inout AvroByteReader, entry: (_ key: Range<Int>, _ value: Range<Int>) -> Void
+    ) throws(AvroDecodingError) -> SeedRecordFields {
+        let fields = SeedRecordFields(
+            eventID: try reader.readStringRange(), tenantID: try reader.readStringRange(), actorID: try reader.readStringRange(),
+            eventType: try reader.readStringRange(), resource: try reader.readStringRange(), action: try reader.readStringRange(),
+            timestampMilliseconds: try reader.readLong()
+        )
+        while true {
+            // A key and a value are at least one length byte each.
+            let count = try reader.readBlockCount(minimumItemSize: 2)
+            if count == 0 { break }
+            for _ in 0..<count {
+                let key = try reader.readStringRange()
+                entry(key, try reader.readStringRange())
+            }
+        }
+        guard reader.remaining == 0 else {
+            throw reader.error("\(reader.remaining) trailing bytes after the value")
+        }
+        return fields
+    }
+
     /// Decodes the binary body of a record written with the seed's layout (see
     /// ``hasSeedLayout(_:)``) straight into an event, without the generic value tree: the same
     /// result as resolving it into ``seed`` and calling ``event(from:)``, at a fraction of the
-    /// work (the sink decodes every record). The body must be used to its last byte.
+    /// work. The body must be used to its last byte.
     public static func decodeSeedRecord<Bytes: Collection<UInt8>>(
         _ body: Bytes, options: AvroDecodingOptions = .default
     ) throws(AvroDecodingError) -> AuditEvent {
         try withContiguousBytes(body) { buffer throws(AvroDecodingError) in
             var reader = AvroByteReader(buffer, options: options)
-            let eventID = try reader.readString()
-            let tenantID = try reader.readString()
-            let actorID = try reader.readString()
-            let eventType = try reader.readString()
-            let resource = try reader.readString()
-            let action = try reader.readString()
-            let timestamp = try reader.readLong()
             var metadata: [String: String] = [:]
-            while true {
-                // A key and a value are at least one length byte each.
-                let count = try reader.readBlockCount(minimumItemSize: 2)
-                if count == 0 { break }
-                metadata.reserveCapacity(metadata.count + count)
-                for _ in 0..<count {
-                    let key = try reader.readString()
-                    metadata[key] = try reader.readString()
-                }
-            }
-            guard reader.remaining == 0 else {
-                throw reader.error("\(reader.remaining) trailing bytes after the value")
+            let fields = try readSeedRecord(&reader) { key, value in
+                metadata[AvroByteReader.string(validUTF8: UnsafeBufferPointer(rebasing: buffer[key]))] =
+                    AvroByteReader.string(validUTF8: UnsafeBufferPointer(rebasing: buffer[value]))
             }
             return AuditEvent(
-                eventID: eventID, tenantID: tenantID, actorID: actorID, eventType: eventType,
-                resource: resource, action: action, timestampMilliseconds: timestamp, metadata: metadata
+                eventID: reader.string(fields.eventID), tenantID: reader.string(fields.tenantID), actorID: reader.string(fields.actorID),
+                eventType: reader.string(fields.eventType), resource: reader.string(fields.resource), action: reader.string(fields.action),
+                timestampMilliseconds: fields.timestampMilliseconds, metadata: metadata
             )
         }
     }

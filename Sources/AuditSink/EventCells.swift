@@ -53,42 +53,25 @@ enum EventCells {
         options: AvroDecodingOptions = .default
     ) throws(AvroDecodingError) -> Transcoded {
         var reader = AvroByteReader(body, options: options)
-        let eventID = try reader.readStringRange()
-        let tenantID = try reader.readStringRange()
-        let actorID = try reader.readStringRange()
-        let eventType = try reader.readStringRange()
-        let resource = try reader.readStringRange()
-        let action = try reader.readStringRange()
-        let timestamp = try reader.readLong()
         entries.removeAll(keepingCapacity: true)
-        while true {
-            // A key and a value are at least one length byte each.
-            let count = try reader.readBlockCount(minimumItemSize: 2)
-            if count == 0 { break }
-            for _ in 0..<count {
-                let key = try reader.readStringRange()
-                entries.append(Entry(key: key, value: try reader.readStringRange()))
-            }
-        }
-        guard reader.remaining == 0 else {
-            throw reader.error("\(reader.remaining) trailing bytes after the value")
-        }
-        if let reason = rejection(timestampMilliseconds: timestamp, eventIDIsEmpty: eventID.isEmpty) { return .rejected(reason) }
+        let fields = try AuditEventSchema.readSeedRecord(&reader) { key, value in entries.append(Entry(key: key, value: value)) }
+        let timestamp = fields.timestampMilliseconds
+        if let reason = rejection(timestampMilliseconds: timestamp, eventIDIsEmpty: fields.eventID.isEmpty) { return .rejected(reason) }
         sortByKey(&entries, in: body)
 
-        cells.writeRowBinaryString(reader.bytes(tenantID))
-        cells.writeRowBinaryString(reader.bytes(eventType))
+        cells.writeRowBinaryString(reader.bytes(fields.tenantID))
+        cells.writeRowBinaryString(reader.bytes(fields.eventType))
         cells.writeInteger(timestamp, endianness: .little)
-        cells.writeRowBinaryString(reader.bytes(eventID))
-        cells.writeRowBinaryString(reader.bytes(actorID))
-        cells.writeRowBinaryString(reader.bytes(resource))
-        cells.writeRowBinaryString(reader.bytes(action))
+        cells.writeRowBinaryString(reader.bytes(fields.eventID))
+        cells.writeRowBinaryString(reader.bytes(fields.actorID))
+        cells.writeRowBinaryString(reader.bytes(fields.resource))
+        cells.writeRowBinaryString(reader.bytes(fields.action))
         cells.writeLEB128(UInt64(entries.count))
         for entry in entries {
             cells.writeRowBinaryString(reader.bytes(entry.key))
             cells.writeRowBinaryString(reader.bytes(entry.value))
         }
-        return .cells(Summary(tenantID: reader.string(tenantID), eventID: reader.string(eventID), timestampMilliseconds: timestamp))
+        return .cells(Summary(tenantID: reader.string(fields.tenantID), eventID: reader.string(fields.eventID), timestampMilliseconds: timestamp))
     }
 
     /// Sorts the entries by their keys' bytes, keeping the last entry of a repeated key. Ingest

@@ -160,7 +160,11 @@ package struct AvroByteReader: ~Copyable {
 
     /// The string at `range` (from ``readStringRange()``, so valid UTF-8).
     package func string(_ range: Range<Int>) -> String {
-        let bytes = self.bytes(range)
+        Self.string(validUTF8: bytes(range))
+    }
+
+    /// A string of bytes already checked as UTF-8.
+    package static func string(validUTF8 bytes: UnsafeBufferPointer<UInt8>) -> String {
         // ASCII is valid UTF-8: copy it without the generic validating initializer, which
         // was about half of the sink's seed-record decoding time (perf).
         if !bytes.contains(where: { $0 >= 0x80 }) {
