@@ -85,26 +85,15 @@ struct ProducerStateMachine<DeliveryWaiter, CapacityWaiter, BatchWaiter> {
         return .produce(id: id, capacityGeneration: capacityGeneration)
     }
 
-    /// `rd_kafka_produceva` accepted the record. True when this was the last produce call a
-    /// shutdown waits for (signal it).
-    @discardableResult
-    mutating func produceAccepted(id: UInt64) -> Bool {
-        produceCallEnded()
-    }
-
-    /// `rd_kafka_produceva` rejected the record: it will get no delivery report. True as for
-    /// ``produceAccepted(id:)``.
-    @discardableResult
-    mutating func produceRejected(id: UInt64) -> Bool {
-        entries[id] = nil
-        return produceCallEnded()
-    }
-
-    /// Counts a produce call out; true when it was the last one while shutting down (no new
-    /// call can begin then, so this happens at most once).
-    private mutating func produceCallEnded() -> Bool {
+    /// `rd_kafka_produceva` accepted the record.
+    mutating func produceAccepted(id: UInt64) {
         activeProduceCalls -= 1
-        return lifecycle != .running && activeProduceCalls == 0
+    }
+
+    /// `rd_kafka_produceva` rejected the record: it will get no delivery report.
+    mutating func produceRejected(id: UInt64) {
+        activeProduceCalls -= 1
+        entries[id] = nil
     }
 
     enum AttachAction {
@@ -149,11 +138,9 @@ struct ProducerStateMachine<DeliveryWaiter, CapacityWaiter, BatchWaiter> {
 
     /// The sender's produce calls for a batch stopped (done, or the queue was full): `rejected`
     /// records got an error from `rd_kafka_produceva` and will get no report.
-    /// True as for ``produceAccepted(id:)``.
-    @discardableResult
-    mutating func batchProduced(batch id: UInt64, rejected: [(index: Int, error: KafkaError)]) -> Bool {
+    mutating func batchProduced(batch id: UInt64, rejected: [(index: Int, error: KafkaError)]) {
+        activeProduceCalls -= 1
         for (index, error) in rejected { _ = batches[id]?.fill(index, .failure(error)) }
-        return produceCallEnded()
     }
 
     /// After a wait for room: go on producing the batch from where it stopped, or fail its

@@ -92,22 +92,6 @@ struct ProducerStateMachineTests {
         guard case .fail = machine.beginBatch(count: 1) else { Issue.record("a shut-down producer takes no batch"); return }
     }
 
-    @Test("the last produce call to end while shutting down says so, once; none does while running")
-    func lastProduceCallDuringShutdownIsReported() {
-        var machine = Machine()
-        guard case .produce(let a, _) = machine.beginProduce() else { Issue.record("expected produce"); return }
-        #expect(machine.produceAccepted(id: a) == false)
-        guard case .produce(let b, _) = machine.beginProduce(), case .produce(let c, _) = machine.beginProduce(),
-            case .produce(let batch, _) = machine.beginBatch(count: 2)
-        else { Issue.record("expected produce"); return }
-        _ = machine.beginShutdown()
-        #expect(machine.produceAccepted(id: b) == false)
-        #expect(machine.batchProduced(batch: batch, rejected: []) == false)
-        #expect(machine.activeProduceCalls == 1)
-        #expect(machine.produceRejected(id: c) == true)
-        #expect(machine.activeProduceCalls == 0)
-    }
-
     @Test func reportAfterAttachResumesTheWaiter() throws {
         var machine = Machine()
         guard case .produce(let id, _) = machine.beginProduce() else { Issue.record("expected produce"); return }
