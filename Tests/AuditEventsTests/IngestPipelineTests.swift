@@ -109,15 +109,7 @@ struct IngestPipelineTests {
 
     @Test("a schema without the seed's layout encodes through the generic encoder")
     func batchWithAnotherSchemaVersion() async throws {
-        let versionTwo = try AvroSchema(parsing: """
-            {"type":"record","name":"AuditEvent","namespace":"com.worldtech.audit","fields":[
-            {"name":"event_id","type":"string"},{"name":"tenant_id","type":"string"},
-            {"name":"actor_id","type":"string"},{"name":"event_type","type":"string"},
-            {"name":"resource","type":"string"},{"name":"action","type":"string"},
-            {"name":"timestamp","type":"long"},
-            {"name":"metadata","type":{"type":"map","values":"string"},"default":{}},
-            {"name":"region","type":"string","default":"eu"}]}
-            """)
+        let versionTwo = try AuditEventSchemaTests.versionTwo()
         let log = RecordingLog()
         let pipeline = IngestPipeline(schemas: FixedSchema(schema: .init(id: 9, schema: versionTwo)), log: log)
         let outcomes = await pipeline.ingest(batch: [event, event])
