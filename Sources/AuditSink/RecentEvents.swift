@@ -296,10 +296,7 @@ public final class RecentEventsSink: Service, Sendable {
         var retry = BatchRetryState(policy: store.configuration.retry)
         while true {
             do {
-                var events: [AuditEvent] = []
-                for record in records {
-                    if let event = try await decoder.decodeEvent(record) { events.append(event) }
-                }
+                let events = try await decoder.decodeEvents(records)
                 try await store.write(events)
                 SinkMetrics.recentWritten.increment(by: events.count)
                 if !events.isEmpty { SinkMetrics.recentBatches.increment() }

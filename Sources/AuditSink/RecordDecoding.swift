@@ -78,7 +78,7 @@ enum DecodeOutcome: Sendable, Hashable {
 }
 
 /// Decodes Confluent-framed Avro records: a batch into rows of the events table (``decode(_:)``),
-/// or one record into an event (``decodeEvent(_:)``, for recent events). A writer schema with the
+/// or into events (``decodeEvents(_:)``, for recent events). A writer schema with the
 /// seed's binary layout is read directly (``EventCells/transcodeSeedRecord(_:into:entries:options:)``,
 /// ``AuditEventSchema/decodeSeedRecord(_:options:)``); any other is resolved into
 /// `AuditEventSchema.seed`, once per schema id.
@@ -207,22 +207,28 @@ final class RecordDecoder: Sendable {
         }
     }
 
-    /// Decodes one record into an event; nil when it can never be read (the ClickHouse sink
-    /// dead-letters such records). Throws only for transient lookup failures.
-    func decodeEvent(_ record: KafkaMessage) async throws -> AuditEvent? {
+    /// Decodes the records of a batch into events, in order, leaving out those that can never
+    /// be read (the ClickHouse sink dead-letters such records). Throws only for transient lookup
+    /// failures.
+    func decodeEvents(_ records: [KafkaMessage]) async throws -> [AuditEvent] {
+        var events: [AuditEvent] = []
+        events.reserveCapacity(records.count)
         var last: (id: Int32, reader: Reader)? = nil
-        guard case .record(_, let body, let reader) = try await frame(record, last: &last) else { return nil }
-        let event: AuditEvent?
-        switch reader {
-        case .seedLayout:
-            event = try? AuditEventSchema.decodeSeedRecord(body)
-        case .resolution(let resolution):
-            event = (try? resolution.decodeExact(body)).flatMap(AuditEventSchema.event(from:))
+        for record in records {
+            guard case .record(_, let body, let reader) = try await frame(record, last: &last) else { continue }
+            let event: AuditEvent?
+            switch reader {
+            case .seedLayout:
+                event = try? AuditEventSchema.decodeSeedRecord(body)
+            case .resolution(let resolution):
+                event = (try? resolution.decodeExact(body)).flatMap(AuditEventSchema.event(from:))
+            }
+            guard let event, EventCells.rejection(timestampMilliseconds: event.timestampMilliseconds, eventIDIsEmpty: event.eventID.isEmpty) == nil else {
+                continue
+            }
+            events.append(event)
         }
-        guard let event, EventCells.rejection(timestampMilliseconds: event.timestampMilliseconds, eventIDIsEmpty: event.eventID.isEmpty) == nil else {
-            return nil
-        }
-        return event
+        return events
     }
 }
 
