@@ -87,13 +87,21 @@ public final class AuditPipeClient: Sendable {
     ///
     /// The stream's writer sends every event queued since its last write in one write (no task
     /// and no async hand-off per event), so events sent together travel together.
+    ///
+    /// A server answers every event within its produce timeout (10 s by default). When events
+    /// are waiting and none of them is answered for `answerTimeout`, the stream is taken as
+    /// broken: every waiting `send` returns `.unavailable` (resend those events, same ids), the
+    /// call is cancelled once `body` returns, and this method throws
+    /// ``IngestStreamError/noAnswer(waiting:for:)``.
     public func withIngestStream<Result: Sendable>(
+        answerTimeout: Duration = .seconds(60),
         _ body: @Sendable (IngestStream) async throws -> Result
     ) async throws -> Result {
         let stream = IngestStream()
         let service = self.service
         let metadata = self.metadata
         return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await stream.watchAnswers(timeout: answerTimeout) }
             group.addTask {
                 do {
                     try await service.ingest(metadata: metadata) { writer in
@@ -113,13 +121,30 @@ public final class AuditPipeClient: Sendable {
             defer { stream.finishRequests() }
             let result = try await body(stream)
             stream.finishRequests()
+            // The call ends (the watchdog then stops), or the watchdog gives up on the stream
+            // (its error cancels the call).
+            try await group.next()
+            group.cancelAll()
             try await group.waitForAll()
             return result
         }
     }
 }
 
-/// An open `Ingest` stream. See `AuditPipeClient.withIngestStream(_:)`.
+/// Why `AuditPipeClient.withIngestStream(answerTimeout:_:)` gave up on a stream.
+public enum IngestStreamError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// `waiting` events had no answer, and no other event was answered, for this long.
+    case noAnswer(waiting: Int, for: Duration)
+
+    public var description: String {
+        switch self {
+        case .noAnswer(let waiting, let duration):
+            "the server answered none of the \(waiting) events waiting on an Ingest stream for \(duration); the stream was abandoned (those sends returned unavailable)"
+        }
+    }
+}
+
+/// An open `Ingest` stream. See `AuditPipeClient.withIngestStream(answerTimeout:_:)`.
 public final class IngestStream: Sendable {
     private typealias Waiter = UnsafeContinuation<IngestResult, Never>
     private typealias WriterWaiter = UnsafeContinuation<[Auditpipe_V1_IngestRequest]?, Never>
@@ -127,6 +152,8 @@ public final class IngestStream: Sendable {
     private struct State {
         var nextSequence: UInt64 = 1
         var pending: [UInt64: Waiter] = [:]
+        /// Answers received so far (the watchdog's measure of progress).
+        var answered: UInt64 = 0
         var closedReason: String?
         /// Requests not yet taken by the writer, and the writer when it waits for some.
         var outbox: [Auditpipe_V1_IngestRequest] = []
@@ -195,8 +222,31 @@ public final class IngestStream: Sendable {
     }
 
     func complete(_ result: Auditpipe_V1_IngestResult) {
-        let continuation = state.withLock { $0.pending.removeValue(forKey: result.sequence) }
+        let continuation = state.withLock { state in
+            state.answered &+= 1
+            return state.pending.removeValue(forKey: result.sequence)
+        }
         continuation?.resume(returning: IngestResult(result))
+    }
+
+    /// Returns when the stream has closed; closes it and throws when events have waited for
+    /// `timeout` with no answer at all meanwhile. Looks every quarter of `timeout`.
+    func watchAnswers(timeout: Duration) async throws {
+        let clock = ContinuousClock()
+        var lastAnswered: UInt64 = 0
+        var since = clock.now
+        while true {
+            do { try await Task.sleep(for: timeout / 4) } catch { return }  // the call has ended
+            let (closed, answered, waiting) = state.withLock { ($0.closedReason != nil, $0.answered, $0.pending.count) }
+            if closed { return }
+            if waiting == 0 || answered != lastAnswered {
+                lastAnswered = answered
+                since = clock.now
+            } else if clock.now - since >= timeout {
+                close(reason: "the server answered none of the \(waiting) events waiting on this Ingest stream for \(timeout); they are not acknowledged: resend them (same event ids)")
+                throw IngestStreamError.noAnswer(waiting: waiting, for: timeout)
+            }
+        }
     }
 
     func close(reason: String) {

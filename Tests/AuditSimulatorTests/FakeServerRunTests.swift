@@ -55,6 +55,16 @@ struct FakeServerRunTests {
         #expect(delivery.missing == 0)
     }
 
+    @Test func aStreamLeftUnansweredFailsTheRunAndItsEventsAreResent() async throws {
+        let (outcome, store) = try await Self.run(fault: .silentFirstStream(after: 5))
+        let delivery = try #require(outcome.delivery)
+        #expect(outcome.exitCode == 1, "a server that stops answering a stream is a defect")
+        #expect(outcome.tally.abandonedStreams.count == 1, "\(outcome.tally.abandonedStreams)")
+        #expect(outcome.tally.abandonedStreams.first?.contains("answered none of the") == true)
+        #expect(delivery.passed, "the unanswered events were resent through IngestBatch and stored once")
+        #expect(delivery.acknowledged == store.storedRows)
+    }
+
     // MARK: Harness
 
     static func run(fault: FakeStore.Fault) async throws -> (SimulationRunner.Outcome, FakeStore) {
@@ -88,6 +98,7 @@ struct FakeServerRunTests {
             configuration.seed = 17
             configuration.retryDeadline = 5
             configuration.settleTimeout = 5
+            configuration.streamAnswerTimeout = 1
             let outcome = try await SimulationRunner(configuration: configuration).run()
             grpcServer.beginGracefulShutdown()
             return (outcome, store)
@@ -151,6 +162,8 @@ final class FakeStore: Sendable {
         case dropEvery(Int)
         /// Store every n-th event twice.
         case duplicateEvery(Int)
+        /// The first Ingest stream answers `after` events, then reads on and answers nothing.
+        case silentFirstStream(after: Int)
     }
 
     private struct State {
@@ -161,6 +174,7 @@ final class FakeStore: Sendable {
         var duplicated = 0
         var reportCalls = 0
         var recentCalls = 0
+        var streams = 0
     }
 
     let fault: Fault
@@ -177,6 +191,9 @@ final class FakeStore: Sendable {
     var duplicated: Int { state.withLock { $0.duplicated } }
     var reportCalls: Int { state.withLock { $0.reportCalls } }
     var recentCalls: Int { state.withLock { $0.recentCalls } }
+
+    /// Counts an Ingest stream opened; returns its number (1 for the first).
+    func openStream() -> Int { state.withLock { $0.streams += 1; return $0.streams } }
 
     /// Stores an acknowledged event once per (tenant, id), unless a fault says otherwise.
     func store(_ event: Auditpipe_V1_AuditEvent) {
@@ -227,7 +244,11 @@ struct FakeAuditService: Auditpipe_V1_AuditService.SimpleServiceProtocol {
     }
 
     func ingest(request: RPCAsyncSequence<Auditpipe_V1_IngestRequest, any Error>, response: RPCWriter<Auditpipe_V1_IngestResult>, context: ServerContext) async throws {
+        let silentAfter: Int? = if case .silentFirstStream(let after) = store.fault, store.openStream() == 1 { after } else { nil }
+        var answered = 0
         for try await message in request {
+            if let silentAfter, answered >= silentAfter { continue }
+            answered += 1
             var answer = result(message.event)
             answer.sequence = message.sequence
             try await response.write(answer)

@@ -21,6 +21,10 @@ package struct SimulationConfiguration: Sendable {
     package var services: [SimulatedService] = SimulatedService.defaultCatalog
     /// How long an unacknowledged event is resent before it is given up, in seconds.
     package var retryDeadline: Double = 60
+    /// How long events may wait on an Ingest stream with no answer at all before the client
+    /// abandons the stream (its events are resent, and the run fails: a server must answer every
+    /// event, within its produce timeout), in seconds.
+    package var streamAnswerTimeout: Double = 60
     /// How long to wait at the end for acknowledged events to become queryable, in seconds.
     package var settleTimeout: Double = 120
     /// Compare acknowledged with stored events and print the read-side reports (compliance
@@ -55,6 +59,7 @@ package struct SimulationConfiguration: Sendable {
         guard RunIdentity.isValid(run.runID) else { throw Problem(setting: "--run-id", message: "must be 4 to 16 lowercase letters or digits") }
         guard !services.isEmpty else { throw Problem(setting: "--services", message: "no service selected") }
         guard retryDeadline >= 0 else { throw Problem(setting: "--retry-deadline", message: "must not be negative") }
+        guard streamAnswerTimeout > 0 else { throw Problem(setting: "streamAnswerTimeout", message: "must be more than 0") }
         guard settleTimeout > 0 else { throw Problem(setting: "--settle-timeout", message: "must be more than 0") }
         guard (1...65535).contains(grpcPort), (1...65535).contains(httpPort) else { throw Problem(setting: "--server/--http", message: "ports must be 1 to 65535") }
     }

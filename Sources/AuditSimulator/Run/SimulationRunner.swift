@@ -134,6 +134,10 @@ package final class SimulationRunner: Sendable {
         } else {
             print("\n== Acknowledged vs stored: NOT CHECKED (the stored events could not be counted)")
         }
+        if !sent.abandonedStreams.isEmpty {
+            exitCode = 1
+            print("FAIL: the server left events unanswered on \(sent.abandonedStreams.count) Ingest stream(s) (the events were resent; see the server log): " + sent.abandonedStreams.joined(separator: "; "))
+        }
         if !readFailures.isEmpty {
             exitCode = 1
             print("FAIL: the read side did not answer: " + readFailures.joined(separator: "; "))
@@ -159,7 +163,7 @@ package final class SimulationRunner: Sendable {
             )
             while !session.isFinished {
                 session.open()
-                await connections.ingest.withStream { stream in
+                let abandoned = await connections.ingest.withStream(answerTimeout: .milliseconds(Int64(configuration.streamAnswerTimeout * 1000))) { stream in
                     await self.pace(service: service, start: start, decide: session.decide, stop: session.isBroken) { count in
                         let events = session.generate(count, nowMilliseconds: self.nowMilliseconds())
                         return {
@@ -174,6 +178,7 @@ package final class SimulationRunner: Sendable {
                         }
                     }
                 }
+                if let abandoned { tally.withLock { $0.recordAbandonedStream(service: service.name, abandoned) } }
                 if !session.isFinished { try? await Task.sleep(for: .seconds(1)) }
             }
         case .grpcBatch:
@@ -578,9 +583,18 @@ extension Pacer {
 }
 
 extension AuditPipeClient {
-    /// Runs `body` with an open Ingest stream. The client's stream never fails as a whole: a
-    /// broken stream answers every send with `.unavailable`, and those events are resent.
-    func withStream(_ body: @Sendable (IngestStream) async -> Void) async {
-        _ = try? await withIngestStream { stream in await body(stream) }
+    /// Runs `body` with an open Ingest stream. A broken stream answers every send with
+    /// `.unavailable`, and those events are resent; returns the client's error when it gave up
+    /// on a stream the server left unanswered (nil otherwise: a stream that broke is expected
+    /// when the server is killed).
+    func withStream(answerTimeout: Duration, _ body: @Sendable (IngestStream) async -> Void) async -> IngestStreamError? {
+        do {
+            try await withIngestStream(answerTimeout: answerTimeout) { stream in await body(stream) }
+            return nil
+        } catch let error as IngestStreamError {
+            return error
+        } catch {
+            return nil
+        }
     }
 }

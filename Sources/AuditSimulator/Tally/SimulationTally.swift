@@ -89,10 +89,18 @@ package struct SimulationTally: Sendable {
     package private(set) var surpriseCount = 0
     /// The same event id acknowledged again after a resend (AuditPipe deduplicates it).
     package private(set) var repeatedAcknowledgements = 0
+    /// Ingest streams the client abandoned because the server left their events unanswered
+    /// (why, per stream): a defect even when the resends were stored.
+    package private(set) var abandonedStreams: [String] = []
     /// The earliest and latest timestamps of acknowledged events, in milliseconds.
     package private(set) var timestampRange: ClosedRange<Int64>?
 
     package init() {}
+
+    /// The client gave up on an Ingest stream of `service` (its events were resent).
+    package mutating func recordAbandonedStream(service: String, _ error: any Error) {
+        abandonedStreams.append("\(service): \(error)")
+    }
 
     /// A tenant and one of its actors.
     package struct TenantActor: Sendable, Hashable, Comparable {
