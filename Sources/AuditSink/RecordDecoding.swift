@@ -104,7 +104,7 @@ final class RecordDecoder: Sendable {
     /// Unframes a record and finds the reader of its schema id (from `last` when it is the same
     /// id, from the cache, or from the registry). Throws only for transient lookup failures.
     private func frame(_ record: KafkaMessage, last: inout (id: Int32, reader: Reader)?) async throws -> Framed {
-        guard let value = record.value else { return .poison(.decode, "the record has no value (null)") }
+        guard let value = record.valueBytes else { return .poison(.decode, "the record has no value (null)") }
         let framed: (schemaID: Int32, body: ArraySlice<UInt8>)
         do {
             framed = try ConfluentWireFormat.decode(value)
@@ -149,7 +149,7 @@ final class RecordDecoder: Sendable {
         var slots: [Slot] = []
         slots.reserveCapacity(records.count)
         var buffer = ByteBuffer()
-        buffer.reserveCapacity(records.reduce(0) { $0 + ($1.value?.count ?? 0) } + records.count * 16)
+        buffer.reserveCapacity(records.reduce(0) { $0 + ($1.valueBytes?.count ?? 0) } + records.count * 16)
         var entries: [EventCells.Entry] = []
         var last: (id: Int32, reader: Reader)? = nil
         for record in records {

@@ -356,7 +356,11 @@ final class ConsumerCore: Sendable {
             )
             return nil
         }
-        var headers: [KafkaHeader] = []
+        // One array for the value, the key and the headers (see `KafkaMessage`).
+        var storage: [UInt8] = []
+        storage.reserveCapacity(m.len + m.key_len + 64)
+        if let payload = m.payload { storage.append(contentsOf: UnsafeRawBufferPointer(start: payload, count: m.len)) }
+        if let key = m.key { storage.append(contentsOf: UnsafeRawBufferPointer(start: key, count: m.key_len)) }
         var hdrs: OpaquePointer?
         if rd_kafka_message_headers(message, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR, let hdrs {
             var index = 0
@@ -364,23 +368,25 @@ final class ConsumerCore: Sendable {
             var value: UnsafeRawPointer?
             var size = 0
             while rd_kafka_header_get_all(hdrs, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
-                let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
-                headers.append(KafkaHeader(name: name.map { String(cString: $0) } ?? "", value: bytes))
+                KafkaMessage.appendHeader(
+                    name: UnsafeRawBufferPointer(start: name, count: name.map { strlen($0) } ?? 0),
+                    value: UnsafeRawBufferPointer(start: value, count: value == nil ? 0 : size),
+                    to: &storage
+                )
                 index += 1
             }
         }
         var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
         let timestamp = rd_kafka_message_timestamp(message, &timestampType)
-        let record = KafkaMessage(
+        return KafkaMessage(
             topic: topic,
             partition: m.partition,
             offset: m.offset,
-            key: m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) },
-            value: m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) },
-            headers: headers,
-            timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp
+            timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp,
+            storage: storage,
+            valueCount: m.payload == nil ? -1 : Int32(m.len),
+            keyCount: m.key == nil ? -1 : Int32(m.key_len)
         )
-        return record
     }
 
     private func deliver(_ action: StateMachine.DeliverAction) {

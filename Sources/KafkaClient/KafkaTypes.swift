@@ -174,6 +174,10 @@ public struct KafkaDeliveryReport: Sendable, Hashable {
 }
 
 /// A record read by a ``KafkaConsumer``.
+///
+/// Its value, key and headers share one byte array, so a record costs one allocation and one
+/// reference however many parts it has. ``valueBytes`` reads the value in place (the hot path);
+/// ``value``, ``key`` and ``headers`` make arrays of their own on each access.
 public struct KafkaMessage: Sendable, Hashable {
     /// The topic.
     public var topic: String
@@ -181,27 +185,85 @@ public struct KafkaMessage: Sendable, Hashable {
     public var partition: Int32
     /// The record's offset.
     public var offset: Int64
-    /// The key bytes, `nil` when the record has no key.
-    public var key: [UInt8]?
-    /// The value bytes, `nil` for a null value.
-    public var value: [UInt8]?
-    /// The headers, in record order.
-    public var headers: [KafkaHeader]
     /// The record timestamp (ms since epoch), `nil` if the record has none.
     public var timestampMilliseconds: Int64?
+    /// The value, then the key, then each header: its name's and its value's length (4 bytes
+    /// each, little endian), its name, its value.
+    private let storage: [UInt8]
+    /// The value's length; -1 for a null value.
+    private let valueCount: Int32
+    /// The key's length; -1 for no key.
+    private let keyCount: Int32
+
+    /// The value bytes in place, `nil` for a null value.
+    public var valueBytes: ArraySlice<UInt8>? {
+        valueCount < 0 ? nil : storage[0..<Int(valueCount)]
+    }
+
+    /// The value bytes, `nil` for a null value (a copy: ``valueBytes`` reads them in place).
+    public var value: [UInt8]? { valueBytes.map { Array($0) } }
+
+    /// The key bytes, `nil` when the record has no key.
+    public var key: [UInt8]? {
+        guard keyCount >= 0 else { return nil }
+        let start = max(Int(valueCount), 0)
+        return Array(storage[start..<start + Int(keyCount)])
+    }
+
+    /// The headers, in record order.
+    public var headers: [KafkaHeader] {
+        var headers: [KafkaHeader] = []
+        var index = max(Int(valueCount), 0) + max(Int(keyCount), 0)
+        func length() -> Int {
+            defer { index += 4 }
+            return Int(storage[index]) | Int(storage[index + 1]) << 8 | Int(storage[index + 2]) << 16 | Int(storage[index + 3]) << 24
+        }
+        while index < storage.count {
+            let nameCount = length()
+            let valueCount = length()
+            let name = String(decoding: storage[index..<index + nameCount], as: UTF8.self)
+            index += nameCount
+            headers.append(KafkaHeader(name: name, value: Array(storage[index..<index + valueCount])))
+            index += valueCount
+        }
+        return headers
+    }
 
     /// Creates a message (for tests and adapters).
     public init(
         topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8]?,
         headers: [KafkaHeader], timestampMilliseconds: Int64?
     ) {
+        var storage: [UInt8] = []
+        storage.reserveCapacity((value?.count ?? 0) + (key?.count ?? 0) + headers.reduce(0) { $0 + 8 + $1.name.utf8.count + $1.value.count })
+        if let value { storage.append(contentsOf: value) }
+        if let key { storage.append(contentsOf: key) }
+        for header in headers { Self.appendHeader(name: header.name.utf8, value: header.value, to: &storage) }
+        self.init(
+            topic: topic, partition: partition, offset: offset, timestampMilliseconds: timestampMilliseconds,
+            storage: storage, valueCount: value.map { Int32($0.count) } ?? -1, keyCount: key.map { Int32($0.count) } ?? -1
+        )
+    }
+
+    /// A message over `storage` laid out as described on the property (the consumer builds it
+    /// straight from librdkafka's record).
+    init(topic: String, partition: Int32, offset: Int64, timestampMilliseconds: Int64?, storage: [UInt8], valueCount: Int32, keyCount: Int32) {
         self.topic = topic
         self.partition = partition
         self.offset = offset
-        self.key = key
-        self.value = value
-        self.headers = headers
         self.timestampMilliseconds = timestampMilliseconds
+        self.storage = storage
+        self.valueCount = valueCount
+        self.keyCount = keyCount
+    }
+
+    /// Appends one header in the storage's layout.
+    static func appendHeader(name: some Collection<UInt8>, value: some Collection<UInt8>, to storage: inout [UInt8]) {
+        for count in [name.count, value.count] {
+            withUnsafeBytes(of: UInt32(truncatingIfNeeded: count).littleEndian) { storage.append(contentsOf: $0) }
+        }
+        storage.append(contentsOf: name)
+        storage.append(contentsOf: value)
     }
 
     /// The offset to commit once this record is processed (`offset + 1`).
