@@ -6,23 +6,37 @@ import Foundation
 /// Stored in ClickHouse as `FixedString(32)` (the raw 32 bytes), written in JSON and logs as 64
 /// lowercase hex digits.
 public struct ChainHash: Sendable, Hashable, CustomStringConvertible {
-    /// The 32 digest bytes.
-    public let bytes: [UInt8]
+    /// The 32 digest bytes, in place (no allocation per hash: the sink makes one per stored row).
+    private var storage: SIMD4<UInt64>
+
+    /// The 32 digest bytes (a new array; ``withUnsafeBytes(_:)`` reads them in place).
+    public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
 
     /// Wraps 32 bytes; nil for any other length.
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == 32 else { return nil }
-        self.bytes = Array(bytes)
+        storage = .zero
+        Swift.withUnsafeMutableBytes(of: &storage) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        }
     }
 
     /// Parses 64 hex digits (either case); nil otherwise.
     public init?(hex: String) {
-        guard let bytes = HexCoding.decode(hex), bytes.count == 32 else { return nil }
-        self.bytes = bytes
+        guard let bytes = HexCoding.decode(hex), let hash = ChainHash(bytes: bytes) else { return nil }
+        self = hash
     }
 
     init(digest: SHA256.Digest) {
-        self.bytes = Array(digest)
+        storage = .zero
+        Swift.withUnsafeMutableBytes(of: &storage) { raw in
+            digest.withUnsafeBytes { raw.copyMemory(from: $0) }
+        }
+    }
+
+    /// Calls `body` with the 32 digest bytes.
+    public func withUnsafeBytes<Result, Failure: Error>(_ body: (UnsafeRawBufferPointer) throws(Failure) -> Result) throws(Failure) -> Result {
+        try Swift.withUnsafeBytes(of: storage) { raw throws(Failure) in try body(raw) }
     }
 
     /// 64 lowercase hex digits.
@@ -44,7 +58,7 @@ public struct ChainHash: Sendable, Hashable, CustomStringConvertible {
     /// `canonical` is ``ChainedEvent/canonicalBytes``.
     public static func link(previous: ChainHash, canonical: [UInt8]) -> ChainHash {
         var hasher = SHA256()
-        hasher.update(data: previous.bytes)
+        previous.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         hasher.update(data: canonical)
         return ChainHash(digest: hasher.finalize())
     }

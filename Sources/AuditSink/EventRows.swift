@@ -43,7 +43,7 @@ enum EventRow {
         buffer.writeRowBinaryString(token)
         if let link {
             buffer.writeInteger(link.sequence, endianness: .little)
-            buffer.writeBytes(link.hash.bytes)
+            link.hash.withUnsafeBytes { _ = buffer.writeBytes($0) }
         }
     }
 

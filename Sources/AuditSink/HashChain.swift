@@ -23,12 +23,18 @@ enum ChainPlanner {
         links.reserveCapacity(rows.count)
         var encoder = CanonicalEncoder()
         for row in rows {
+            // One look-up per row; the head is advanced in place.
             let tenant = row.tenantID
-            var head = heads[tenant] ?? .genesis(tenantID: tenant)
+            let index: Dictionary<String, ChainHead>.Index
+            if let found = heads.index(forKey: tenant) {
+                index = found
+            } else {
+                heads[tenant] = .genesis(tenantID: tenant)
+                index = heads.index(forKey: tenant)!
+            }
             encoder.bytes.removeAll(keepingCapacity: true)
             EventCells.appendCanonical(row, to: &encoder)
-            let (sequence, hash) = head.append(canonicalBytes: encoder.bytes)
-            heads[tenant] = head
+            let (sequence, hash) = heads.values[index].append(canonicalBytes: encoder.bytes)
             links.append(ChainLink(sequence: sequence, hash: hash))
         }
         return (links, heads)

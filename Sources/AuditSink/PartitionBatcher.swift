@@ -264,8 +264,17 @@ struct PartitionBatcher: Sendable {
     }
 
     private mutating func emit(count: Int, range: BatchRange, now: ContinuousClock.Instant) -> Action {
-        let records = Array(buffered.prefix(count))
-        buffered.removeFirst(count)
+        // Copies the smaller part: the whole buffer moves into the batch when it all goes, the
+        // records left behind move into a new buffer when the batch takes most of them.
+        var records: [KafkaMessage] = []
+        if count * 2 >= buffered.count {
+            swap(&records, &buffered)
+            buffered = Array(records[count...])
+            records.removeLast(records.count - count)
+        } else {
+            records = Array(buffered.prefix(count))
+            buffered.removeFirst(count)
+        }
         bufferedSince = buffered.isEmpty ? nil : now
         firstArrival = buffered.isEmpty ? nil : now
         position = range.last + 1
