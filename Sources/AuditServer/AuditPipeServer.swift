@@ -78,6 +78,13 @@ public struct AuditPipeServer: Service {
             consumer.groupInstanceID = configuration.kafkaGroupInstanceID
             consumer.sessionTimeoutMilliseconds = configuration.kafkaSessionTimeoutMilliseconds
             consumer.heartbeatIntervalMilliseconds = max(1, configuration.kafkaSessionTimeoutMilliseconds / 3)
+            // Freshness: a broker that finds nothing to return holds a fetch for up to this long.
+            // Kafka answers as soon as data arrives, but librdkafka's mock cluster (the dev stack)
+            // always waits the full time (rdkafka_mock_handlers.c: "isn't strictly correct"); with
+            // librdkafka's 500 ms default a fetch sent between two produce requests (25 ms linger)
+            // came back up to 500 ms late, in every group. 100 ms costs an idle partition leader
+            // ten small fetches a second.
+            consumer.additionalProperties["fetch.wait.max.ms"] = "100"
             return consumer
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -254,13 +261,7 @@ public struct AuditPipeServer: Service {
             recentConfiguration.topic = configuration.eventsTopic
             recentConfiguration.lagInterval = .milliseconds(configuration.lagIntervalMilliseconds)
             let store = try RecentEventsStore(redis: redis, configuration: recentConfiguration)
-            var recentConsumer = consumerConfiguration(group: "\(configuration.sinkGroup)-recent")
-            // Freshness: a broker that finds nothing to return holds a fetch for up to this long.
-            // Kafka answers as soon as data arrives, but librdkafka's mock cluster (the dev stack)
-            // always waits the full time (rdkafka_mock_handlers.c: "isn't strictly correct"), so
-            // librdkafka's 500 ms default delayed recent events by up to 500 ms there. 100 ms
-            // costs an idle partition leader ten small fetches a second.
-            recentConsumer.additionalProperties["fetch.wait.max.ms"] = "100"
+            let recentConsumer = consumerConfiguration(group: "\(configuration.sinkGroup)-recent")
             services.append(.init(service: try RecentEventsSink(
                 store: store,
                 consumer: recentConsumer,

@@ -1,16 +1,28 @@
 import AuditEvents
 
-/// The greatest event_id recorded per tenant: an upper bound of the ids stored for it (the bound
-/// is raised before each insert, so it holds at every moment). An id above its tenant's bound
-/// cannot be stored yet and needs no duplicate look-up; with UUIDv7 ids (time-ordered) nearly
-/// every new event is above, and only retries and ids from lagging clocks are looked up.
+/// An upper bound of the event_ids stored per tenant (the recorded bound is raised before each
+/// insert, so it holds at every moment). An id above its tenant's bound cannot be stored yet and
+/// needs no duplicate look-up; with UUIDv7 ids (time-ordered) nearly every new event is above,
+/// and only retries and ids from lagging clocks are looked up.
+///
+/// Two bounds per tenant: ``bounds``, the greatest id stored as far as this writer knows (what
+/// the look-up test reads), and ``recorded``, what ClickHouse holds. A UUIDv7 id is recorded with
+/// a minute of headroom (the bound of every UUIDv7 id up to 60 s later), so a steady stream of
+/// new ids raises the recorded bound once a minute per tenant, not once per batch: the bound
+/// record is no statement of its own in most batches. A writer that reads a bound with headroom
+/// (after a restart or a rebalance) looks up the new ids of that minute.
 ///
 /// Ids are compared as UTF-8 bytes, as ClickHouse compares Strings. A tenant lives in one
 /// partition (the Kafka key), so one writer raises its bound; after a change of the partition
 /// count two writers may for a while, which can only make a bound higher than needed.
 struct EventIDBounds: Sendable, Hashable {
+    /// How far ahead of a UUIDv7 id its recorded bound reaches.
+    static let headroomMilliseconds: UInt64 = 60_000
+
     /// Known tenants; "" for a tenant with no recorded bound (nothing stored).
     private(set) var bounds: [String: String] = [:]
+    /// The bound ClickHouse holds per known tenant (at or above ``bounds``).
+    private(set) var recorded: [String: String] = [:]
 
     /// The tenants of `events` whose bound is not known yet.
     func unknownTenants(of events: [DecodedEvent]) -> Set<String> {
@@ -20,8 +32,11 @@ struct EventIDBounds: Sendable, Hashable {
     }
 
     /// Adds the bounds read for `asked` tenants (those without a recorded bound get "").
-    mutating func learn(_ recorded: [String: String], asked: Set<String>) {
-        for tenant in asked { bounds[tenant] = recorded[tenant] ?? "" }
+    mutating func learn(_ stored: [String: String], asked: Set<String>) {
+        for tenant in asked {
+            bounds[tenant] = stored[tenant] ?? ""
+            recorded[tenant] = stored[tenant] ?? ""
+        }
     }
 
     /// The events whose id is at or below their tenant's bound: only these can be stored already.
@@ -32,17 +47,43 @@ struct EventIDBounds: Sendable, Hashable {
         }
     }
 
-    /// Raises the bounds to cover `events`; returns the tenants whose bound rose, with the new
-    /// bound (to record before the insert).
+    /// Raises the bounds to cover `events`; returns the tenants whose recorded bound must rise
+    /// with its new value (to record before the insert); empty when every id is within the
+    /// recorded bounds.
     mutating func raise(with events: [DecodedEvent]) -> [String: String] {
-        var raised: [String: String] = [:]
+        var beyondRecorded = Set<String>()
         for event in events {
             let tenant = event.tenantID
             let id = event.eventID
-            let current = raised[tenant] ?? bounds[tenant] ?? ""
-            if current.utf8.lexicographicallyPrecedes(id.utf8) { raised[tenant] = id }
+            guard (bounds[tenant] ?? "").utf8.lexicographicallyPrecedes(id.utf8) else { continue }
+            bounds[tenant] = id
+            if (recorded[tenant] ?? "").utf8.lexicographicallyPrecedes(id.utf8) { beyondRecorded.insert(tenant) }
         }
-        bounds.merge(raised) { $1 }
+        var raised: [String: String] = [:]
+        for tenant in beyondRecorded {
+            let withHeadroom = Self.headroom(above: bounds[tenant]!)
+            raised[tenant] = withHeadroom
+            recorded[tenant] = withHeadroom
+        }
         return raised
+    }
+
+    /// For a UUIDv7 id in its canonical lowercase form, the greatest such id whose timestamp is
+    /// at most ``headroomMilliseconds`` later; any other id as it is.
+    static func headroom(above id: String) -> String {
+        let utf8 = Array(id.utf8)
+        func isHex(_ byte: UInt8) -> Bool { (0x30...0x39).contains(byte) || (0x61...0x66).contains(byte) }
+        guard utf8.count == 36, utf8[14] == UInt8(ascii: "7"),
+            [8, 13, 18, 23].allSatisfy({ utf8[$0] == UInt8(ascii: "-") }),
+            utf8.indices.allSatisfy({ [8, 13, 18, 23].contains($0) || isHex(utf8[$0]) })
+        else { return id }
+        var milliseconds: UInt64 = 0
+        for byte in utf8[0..<8] + utf8[9..<13] {
+            milliseconds = milliseconds << 4 | UInt64(byte <= 0x39 ? byte - 0x30 : byte - 0x61 + 10)
+        }
+        let later = min(milliseconds + headroomMilliseconds, (1 << 48) - 1)
+        var hex = String(later, radix: 16)
+        hex = String(repeating: "0", count: 12 - hex.count) + hex
+        return "\(hex.prefix(8))-\(hex.suffix(4))-ffff-ffff-ffffffffffff"
     }
 }

@@ -39,7 +39,7 @@ struct ConfigurationFileTests {
         #expect(loaded.configuration.kafkaBootstrapServers == ["k1:9092", "k2:9092"])
         #expect(loaded.configuration.grpcAddress == defaults.grpcAddress)
         #expect(loaded.configuration.sinkBatchMaxRows == 50_000)
-        #expect(loaded.configuration.sinkBatchMaxDelayMilliseconds == 1_000)
+        #expect(loaded.configuration.sinkBatchMaxDelayMilliseconds == 500)
         #expect(loaded.configuration.lagIntervalMilliseconds == 5_000)
         #expect(loaded.logLevel == .info)
         #expect(loaded.origins == ["kafka.brokers": .environment("AUDITPIPE_KAFKA_BROKERS")])

@@ -1,3 +1,4 @@
+import Foundation
 import AuditEvents
 @testable import AuditSink
 import Testing
@@ -32,5 +33,41 @@ struct EventIDBoundsTests {
         #expect(bounds.bounds == ["a": "é", "b": "Z"])
         #expect(bounds.raise(with: [Self.event("a", "b")]).isEmpty)
         #expect(EventIDBounds.suspects(in: [Self.event("a", "é"), Self.event("a", "éa"), Self.event("b", "Y")], bounds: bounds).map(\.eventID) == ["é", "Y"])
+    }
+
+    @Test("a UUIDv7 id is recorded with a minute of headroom: later ids of that minute raise nothing to record, and are not looked up")
+    func uuidv7BoundsAreRecordedWithHeadroom() {
+        let t0: Int64 = 1_765_000_000_000
+        let first = UUIDv7.make(milliseconds: t0)
+        let recordedBound = EventIDBounds.headroom(above: first)
+        #expect(recordedBound.count == 36 && recordedBound.hasSuffix("-ffff-ffff-ffffffffffff"))
+        #expect(recordedBound.hasPrefix(String(UUIDv7.make(milliseconds: t0 + 60_000).prefix(13))))
+        for later in [t0, t0 + 1, t0 + 59_999, t0 + 60_000] {
+            #expect(UUIDv7.make(milliseconds: later).utf8.lexicographicallyPrecedes(recordedBound.utf8), "\(later - t0) ms later is within the headroom")
+        }
+        #expect(recordedBound.utf8.lexicographicallyPrecedes(UUIDv7.make(milliseconds: t0 + 60_001).utf8))
+
+        var bounds = EventIDBounds()
+        bounds.learn([:], asked: ["a"])
+        #expect(bounds.raise(with: [Self.event("a", first)]) == ["a": recordedBound])
+        // Within the minute: the exact bound follows the ids (no look-ups for new ids), nothing to record.
+        let second = UUIDv7.make(milliseconds: t0 + 30_000)
+        #expect(bounds.raise(with: [Self.event("a", second)]).isEmpty)
+        #expect(bounds.bounds["a"] == second)
+        #expect(EventIDBounds.suspects(in: [Self.event("a", UUIDv7.make(milliseconds: t0 + 30_001)), Self.event("a", first)], bounds: bounds).map(\.eventID) == [first])
+        // Past the minute: recorded again, with new headroom.
+        let third = UUIDv7.make(milliseconds: t0 + 61_000)
+        #expect(bounds.raise(with: [Self.event("a", third)]) == ["a": EventIDBounds.headroom(above: third)])
+        // A writer that reads the bound with headroom looks up the ids of that minute.
+        var reader = EventIDBounds()
+        reader.learn(["a": recordedBound], asked: ["a"])
+        #expect(EventIDBounds.suspects(in: [Self.event("a", second)], bounds: reader).count == 1)
+    }
+
+    @Test("ids that are not canonical lowercase UUIDv7 are recorded as they are")
+    func otherIDsHaveNoHeadroom() {
+        for id in ["order-17", "0190-b", UUIDv7.make().uppercased(), UUID().uuidString.lowercased(), "", String(UUIDv7.make().dropLast())] {
+            #expect(EventIDBounds.headroom(above: id) == id)
+        }
     }
 }

@@ -83,8 +83,9 @@ public struct AuditPipeConfiguration: Sendable {
     /// parts, and fewer statements, each of which costs ClickHouse a few milliseconds).
     public var sinkBatchMaxRows: Int = 50_000
     /// ... or when its oldest record has waited this long (`sink.batch_max_delay_ms`,
-    /// `AUDITPIPE_SINK_BATCH_MAX_DELAY_MS`). Default 1,000 ms.
-    public var sinkBatchMaxDelayMilliseconds: Int = 1_000
+    /// `AUDITPIPE_SINK_BATCH_MAX_DELAY_MS`). Default 500 ms (`AuditSinkConfiguration.maxBatchDelay`
+    /// says why).
+    public var sinkBatchMaxDelayMilliseconds: Int = 500
     /// How often the consumer-lag gauges of the sink and recent-events groups are refreshed
     /// (`sink.lag_interval_ms`, `AUDITPIPE_LAG_INTERVAL_MS`). Default 5,000 ms.
     public var lagIntervalMilliseconds: Int = 5_000

@@ -467,7 +467,7 @@ package enum ConfigurationKeys {
             "a ClickHouse batch is cut at this many rows (ClickHouse advises 10k-100k rows per insert); 1 to 1000000",
             set: { s, v in s.configuration.sinkBatchMaxRows = try integer(v, in: 1...1_000_000) },
             show: { String($0.configuration.sinkBatchMaxRows) }),
-        key("sink.batch_max_delay_ms", "AUDITPIPE_SINK_BATCH_MAX_DELAY_MS", nil, "1000",
+        key("sink.batch_max_delay_ms", "AUDITPIPE_SINK_BATCH_MAX_DELAY_MS", nil, "500",
             "... or when its oldest record has waited this long, in milliseconds (how soon events are queryable)",
             set: { s, v in s.configuration.sinkBatchMaxDelayMilliseconds = try integer(v, in: 1...600_000) },
             show: { String($0.configuration.sinkBatchMaxDelayMilliseconds) }),
