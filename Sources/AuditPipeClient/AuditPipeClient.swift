@@ -92,7 +92,7 @@ public final class AuditPipeClient: Sendable {
     /// are waiting and none of them is answered for `answerTimeout`, the stream is taken as
     /// broken: every waiting `send` returns `.unavailable` (resend those events, same ids), the
     /// call is cancelled once `body` returns, and this method throws
-    /// ``IngestStreamError/noAnswer(waiting:for:)``.
+    /// ``IngestStreamError/noAnswer(waiting:for:callOpen:unwritten:)``.
     public func withIngestStream<Result: Sendable>(
         answerTimeout: Duration = .seconds(60),
         _ body: @Sendable (IngestStream) async throws -> Result
@@ -105,8 +105,10 @@ public final class AuditPipeClient: Sendable {
             group.addTask {
                 do {
                     try await service.ingest(metadata: metadata) { writer in
+                        stream.opened()
                         while let requests = await stream.nextRequests() {
                             try await writer.write(contentsOf: requests)
+                            stream.written(requests.count)
                         }
                     } onResponse: { response in
                         for try await result in response.messages {
@@ -133,13 +135,17 @@ public final class AuditPipeClient: Sendable {
 
 /// Why `AuditPipeClient.withIngestStream(answerTimeout:_:)` gave up on a stream.
 public enum IngestStreamError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// `waiting` events had no answer, and no other event was answered, for this long.
-    case noAnswer(waiting: Int, for: Duration)
+    /// `waiting` events had no answer, and no other event was answered, for this long;
+    /// `callOpen`: whether the call to the server was open; `unwritten`: how many events were
+    /// still queued in the client, not yet written to the call.
+    case noAnswer(waiting: Int, for: Duration, callOpen: Bool, unwritten: Int)
 
     public var description: String {
         switch self {
-        case .noAnswer(let waiting, let duration):
-            "the server answered none of the \(waiting) events waiting on an Ingest stream for \(duration); the stream was abandoned (those sends returned unavailable)"
+        case .noAnswer(let waiting, let duration, let callOpen, let unwritten):
+            "the server answered none of the \(waiting) events waiting on an Ingest stream for \(duration) ("
+                + (callOpen ? "the call was open, \(unwritten) of them not yet written to it" : "the call to the server never opened")
+                + "); the stream was abandoned (those sends returned unavailable)"
         }
     }
 }
@@ -154,6 +160,11 @@ public final class IngestStream: Sendable {
         var pending: [UInt64: Waiter] = [:]
         /// Answers received so far (the watchdog's measure of progress).
         var answered: UInt64 = 0
+        /// Whether the call is open (its request writer started), and the requests written to it:
+        /// what a give-up message says, to tell a server that holds events from a call that
+        /// never got to it.
+        var isOpen = false
+        var written: UInt64 = 0
         var closedReason: String?
         /// Requests not yet taken by the writer, and the writer when it waits for some.
         var outbox: [Auditpipe_V1_IngestRequest] = []
@@ -229,6 +240,10 @@ public final class IngestStream: Sendable {
         continuation?.resume(returning: IngestResult(result))
     }
 
+    func opened() { state.withLock { $0.isOpen = true } }
+
+    func written(_ count: Int) { state.withLock { $0.written &+= UInt64(count) } }
+
     /// Returns when the stream has closed; closes it and throws when events have waited for
     /// `timeout` with no answer at all meanwhile. Looks every quarter of `timeout`.
     func watchAnswers(timeout: Duration) async throws {
@@ -237,14 +252,17 @@ public final class IngestStream: Sendable {
         var since = clock.now
         while true {
             do { try await Task.sleep(for: timeout / 4) } catch { return }  // the call has ended
-            let (closed, answered, waiting) = state.withLock { ($0.closedReason != nil, $0.answered, $0.pending.count) }
+            let (closed, answered, waiting, isOpen, unwritten) = state.withLock {
+                ($0.closedReason != nil, $0.answered, $0.pending.count, $0.isOpen, $0.nextSequence - 1 - $0.written)
+            }
             if closed { return }
             if waiting == 0 || answered != lastAnswered {
                 lastAnswered = answered
                 since = clock.now
             } else if clock.now - since >= timeout {
-                close(reason: "the server answered none of the \(waiting) events waiting on this Ingest stream for \(timeout); they are not acknowledged: resend them (same event ids)")
-                throw IngestStreamError.noAnswer(waiting: waiting, for: timeout)
+                let error = IngestStreamError.noAnswer(waiting: waiting, for: timeout, callOpen: isOpen, unwritten: Int(unwritten))
+                close(reason: "\(error); they are not acknowledged: resend them (same event ids)")
+                throw error
             }
         }
     }
