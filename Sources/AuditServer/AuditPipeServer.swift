@@ -81,8 +81,8 @@ public struct AuditPipeServer: Service {
             // Freshness: a broker that finds nothing to return holds a fetch for up to this long.
             // Kafka answers as soon as data arrives, but librdkafka's mock cluster (the dev stack)
             // always waits the full time (rdkafka_mock_handlers.c: "isn't strictly correct"); with
-            // librdkafka's 500 ms default a fetch sent between two produce requests (25 ms linger)
-            // came back up to 500 ms late, in every group. 100 ms costs an idle partition leader
+            // librdkafka's 500 ms default a fetch sent between two produce requests came back up
+            // to 500 ms late, in every group. 100 ms costs an idle partition leader
             // ten small fetches a second.
             consumer.additionalProperties["fetch.wait.max.ms"] = "100"
             return consumer
