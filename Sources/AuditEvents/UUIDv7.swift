@@ -21,6 +21,26 @@ public enum UUIDv7 {
         let characters = Array(hex)
         return [0 ..< 8, 8 ..< 12, 12 ..< 16, 16 ..< 20, 20 ..< 32].map { String(characters[$0]) }.joined(separator: "-")
     }
+
+    /// The Unix milliseconds of a UUIDv7 in the canonical lowercase form ``make()`` writes; nil
+    /// for any other string.
+    package static func milliseconds(of id: String) -> UInt64? {
+        let utf8 = Array(id.utf8)
+        let dashes = [8, 13, 18, 23]
+        func isHex(_ byte: UInt8) -> Bool { (0x30 ... 0x39).contains(byte) || (0x61 ... 0x66).contains(byte) }
+        guard utf8.count == 36, utf8[14] == UInt8(ascii: "7"),
+              utf8.indices.allSatisfy({ dashes.contains($0) ? utf8[$0] == UInt8(ascii: "-") : isHex(utf8[$0]) })
+        else { return nil }
+        return (utf8[0 ..< 8] + utf8[9 ..< 13]).reduce(0) { $0 << 4 | UInt64($1 <= 0x39 ? $1 - 0x30 : $1 - 0x61 + 10) }
+    }
+
+    /// The greatest string of the canonical layout whose timestamp is `milliseconds` (capped at
+    /// 48 bits): every canonical lowercase UUIDv7 of that millisecond or before sorts at or below
+    /// it, as bytes.
+    package static func greatest(milliseconds: UInt64) -> String {
+        let hex = String(min(milliseconds, (1 << 48) - 1), radix: 16).leftPadded(to: 12)
+        return "\(hex.prefix(8))-\(hex.suffix(4))-ffff-ffff-ffffffffffff"
+    }
 }
 
 extension String {

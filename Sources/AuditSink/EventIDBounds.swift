@@ -71,19 +71,7 @@ struct EventIDBounds: Sendable, Hashable {
     /// For a UUIDv7 id in its canonical lowercase form, the greatest such id whose timestamp is
     /// at most ``headroomMilliseconds`` later; any other id as it is.
     static func headroom(above id: String) -> String {
-        let utf8 = Array(id.utf8)
-        func isHex(_ byte: UInt8) -> Bool { (0x30...0x39).contains(byte) || (0x61...0x66).contains(byte) }
-        guard utf8.count == 36, utf8[14] == UInt8(ascii: "7"),
-            [8, 13, 18, 23].allSatisfy({ utf8[$0] == UInt8(ascii: "-") }),
-            utf8.indices.allSatisfy({ [8, 13, 18, 23].contains($0) || isHex(utf8[$0]) })
-        else { return id }
-        var milliseconds: UInt64 = 0
-        for byte in utf8[0..<8] + utf8[9..<13] {
-            milliseconds = milliseconds << 4 | UInt64(byte <= 0x39 ? byte - 0x30 : byte - 0x61 + 10)
-        }
-        let later = min(milliseconds + headroomMilliseconds, (1 << 48) - 1)
-        var hex = String(later, radix: 16)
-        hex = String(repeating: "0", count: 12 - hex.count) + hex
-        return "\(hex.prefix(8))-\(hex.suffix(4))-ffff-ffff-ffffffffffff"
+        guard let milliseconds = UUIDv7.milliseconds(of: id) else { return id }
+        return UUIDv7.greatest(milliseconds: milliseconds + headroomMilliseconds)
     }
 }

@@ -13,10 +13,11 @@ public struct AuditSinkConfiguration: Sendable, Hashable {
     /// ClickHouse a few milliseconds whatever its size, so a backlog goes in large batches).
     public var maxBatchRows: Int = 50_000
     /// ... or when its oldest record has waited this long, so events are queryable within a
-    /// second. Default 500 ms: at 5,000 events/s on the dev stack the visibility p99 was
-    /// 785-926 ms with it and 1,352-1,483 ms with 1 s; the price is twice the batches (each a
-    /// range record, an insert and a key record, a few milliseconds of ClickHouse CPU each)
-    /// at rates where batches are cut by time.
+    /// second. Default 500 ms: at 5,000 events/s on the dev stack, with the producer's linger at
+    /// 25 ms, the visibility p99 was 709-926 ms with it and 1,352-1,483 ms with 1 s (with the
+    /// default 5 ms linger the machine's CPU, not the delay, decided it: 3,004 ms). The price is
+    /// twice the batches (each a range record, an insert and a key record, a few milliseconds of
+    /// ClickHouse CPU each) at rates where batches are cut by time.
     public var maxBatchDelay: Duration = .milliseconds(500)
     /// Events with the same (tenant, event_id) whose event times are at most this far apart are
     /// stored once, as long as the first was stored within ``ClickHouseTables/eventKeyRetention``.
