@@ -111,9 +111,20 @@ public final class AuditPipeClient: Sendable {
                             stream.written(requests.count)
                         }
                     } onResponse: { response in
-                        for try await result in response.messages {
-                            stream.complete(result)
+                        // Whatever ends the answers ends the stream at once: the waiting sends
+                        // return unavailable and the writer stops waiting for new ones. grpc ends
+                        // the call only once the request writer returns, and a writer waiting
+                        // for sends that never come (each waits for its answer) would otherwise
+                        // hold a broken call open until the answer timeout.
+                        do {
+                            for try await result in response.messages {
+                                stream.complete(result)
+                            }
+                        } catch {
+                            stream.close(reason: "the Ingest stream failed: \(error)")
+                            throw error
                         }
+                        stream.close(reason: "the Ingest stream ended")
                     }
                     stream.close(reason: "the Ingest stream ended")
                 } catch {
@@ -209,16 +220,25 @@ public final class IngestStream: Sendable {
     }
 
     /// The requests queued since the writer's last call (waits for some); nil once the stream's
-    /// body has returned and every request is taken, or the stream closed.
+    /// body has returned and every request is taken, the stream closed, or the task is cancelled
+    /// (grpc cancels the request writer when the call ends).
     func nextRequests() async -> [Auditpipe_V1_IngestRequest]? {
-        await withUnsafeContinuation { (writer: WriterWaiter) in
-            let requests = state.withLock { state -> [Auditpipe_V1_IngestRequest]?? in
-                if !state.outbox.isEmpty { return .some(state.takeOutbox()) }
-                if state.requestsFinished || state.closedReason != nil { return .some(nil) }
-                state.writer = writer
-                return nil
+        await withTaskCancellationHandler {
+            await withUnsafeContinuation { (writer: WriterWaiter) in
+                let requests = state.withLock { state -> [Auditpipe_V1_IngestRequest]?? in
+                    if !state.outbox.isEmpty { return .some(state.takeOutbox()) }
+                    if state.requestsFinished || state.closedReason != nil || Task.isCancelled { return .some(nil) }
+                    state.writer = writer
+                    return nil
+                }
+                if let requests { writer.resume(returning: requests) }
             }
-            if let requests { writer.resume(returning: requests) }
+        } onCancel: {
+            let writer = state.withLock { state -> WriterWaiter? in
+                defer { state.writer = nil }
+                return state.writer
+            }
+            writer?.resume(returning: nil)
         }
     }
 
@@ -272,6 +292,7 @@ public final class IngestStream: Sendable {
             state.closedReason = reason
             defer {
                 state.pending.removeAll()
+                state.outbox.removeAll()
                 state.writer = nil
             }
             return (Array(state.pending.values), state.writer)

@@ -13,9 +13,9 @@ public struct AuditSinkConfiguration: Sendable, Hashable {
     /// ClickHouse a few milliseconds whatever its size, so a backlog goes in large batches).
     public var maxBatchRows: Int = 50_000
     /// ... or when its oldest record has waited this long, so events are queryable within a
-    /// second. Default 500 ms: at 5,000 events/s on the dev stack, with the producer's linger at
-    /// 25 ms, the visibility p99 was 709-926 ms with it and 1,352-1,483 ms with 1 s (with the
-    /// default 5 ms linger the machine's CPU, not the delay, decided it: 3,004 ms). The price is
+    /// second. Default 500 ms: at 5,000 events/s on the dev stack, with the producer's default
+    /// 25 ms linger, the visibility p99 was 709-926 ms with it and 1,352-1,483 ms with 1 s (with
+    /// a 5 ms linger the machine's CPU, not the delay, decided it: 3,004 ms). The price is
     /// twice the batches (each a range record, an insert and a key record, a few milliseconds of
     /// ClickHouse CPU each) at rates where batches are cut by time.
     public var maxBatchDelay: Duration = .milliseconds(500)

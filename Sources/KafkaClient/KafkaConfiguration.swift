@@ -12,17 +12,16 @@ public struct KafkaProducerConfiguration: Sendable, Hashable {
     public var bootstrapServers: [String]
     /// `client.id`: shown in broker logs and metrics. Default `"auditpipe"`.
     public var clientID: String = "auditpipe"
-    /// `linger.ms`: how long to wait to batch records before sending (0...900000). Default 5,
-    /// librdkafka's. While a partition's request is in flight (the idempotent producer sends the
-    /// next one only when fewer than 5 of its records are out), a queue whose linger has passed
-    /// wakes the broker thread at once, again and again, until the answer comes
-    /// (`rd_kafka_toppar_producer_serve`, librdkafka 2.0.2 and upstream); a linger above the
-    /// produce round trip lets the thread sleep. At 5,000 events/s with the sinks on the dev
-    /// stack the server used 229 us of CPU per event with 5 and 100-111 with 25, and its
-    /// acknowledgement p99 fell from 1,189 ms to 59-276 ms; 25 is not the default because the
-    /// kill -9 chaos scenario leaves an Ingest stream unanswered with it now and then (see the
-    /// README's known gaps).
-    public var lingerMilliseconds: Int = 5
+    /// `linger.ms`: how long to wait to batch records before sending (0...900000). Default 25,
+    /// not librdkafka's 5: while a partition's request is in flight (the idempotent producer sends
+    /// the next one only when fewer than 5 of its records are out), a queue whose linger has
+    /// passed wakes the broker thread at once, again and again, until the answer comes
+    /// (`rd_kafka_toppar_producer_serve`, librdkafka 2.0.2 and upstream). A linger above the
+    /// produce round trip lets the thread sleep: at 5,000 events/s with the sinks on the dev stack
+    /// the server used 229 us of CPU per event with 5, 181 with 10, 127 with 15, 100-111 with 25,
+    /// and its acknowledgement p99 fell from 1,189 ms to 59-276 ms. The price: 20 ms more per
+    /// acknowledgement on an idle cluster.
+    public var lingerMilliseconds: Int = 25
     /// `max.in.flight.requests.per.connection`: 1...5 (the idempotent producer keeps ordering
     /// only up to 5). Default 5.
     public var maxInFlightRequestsPerConnection: Int = 5

@@ -67,9 +67,26 @@ struct FakeServerRunTests {
         #expect(delivery.acknowledged == store.storedRows)
     }
 
+    /// The first Ingest stream reads events without answering until the caller stops sending
+    /// (every send of its window waits for an answer), then fails. The client must end the stream
+    /// at once (its sends return unavailable and are resent), not wait for answers that cannot
+    /// come: before, the request writer waited for sends that never came, grpc kept the call
+    /// open for it, and the stream was abandoned only by the answer timeout (after a kill -9 of
+    /// the server in `Deploy/chaos`).
+    @Test func aStreamThatFailsWhileEverySendWaitsEndsAtOnce() async throws {
+        // Longer than the stream takes to fill its window (64 events at its share of 300/s).
+        let (outcome, store) = try await Self.run(fault: .failFirstStreamWhenFull, streamAnswerTimeout: 5)
+        let delivery = try #require(outcome.delivery)
+        #expect(store.failedStreams == 1, "the fault fired")
+        #expect(outcome.tally.abandonedStreams.isEmpty, "\(outcome.tally.abandonedStreams)")
+        #expect(outcome.exitCode == 0)
+        #expect(delivery.passed)
+        #expect(delivery.acknowledged == store.storedRows)
+    }
+
     // MARK: Harness
 
-    static func run(fault: FakeStore.Fault) async throws -> (SimulationRunner.Outcome, FakeStore) {
+    static func run(fault: FakeStore.Fault, streamAnswerTimeout: Double = 1) async throws -> (SimulationRunner.Outcome, FakeStore) {
         let store = FakeStore(fault: fault, mappers: try Self.mappers())
         let grpcServer = GRPCServer(
             transport: HTTP2ServerTransport.Posix(address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: .plaintext),
@@ -100,7 +117,7 @@ struct FakeServerRunTests {
             configuration.seed = 17
             configuration.retryDeadline = 5
             configuration.settleTimeout = 5
-            configuration.streamAnswerTimeout = 1
+            configuration.streamAnswerTimeout = streamAnswerTimeout
             let outcome = try await SimulationRunner(configuration: configuration).run()
             grpcServer.beginGracefulShutdown()
             return (outcome, store)
@@ -166,6 +183,9 @@ final class FakeStore: Sendable {
         case duplicateEvery(Int)
         /// The first Ingest stream answers `after` events, then reads on and answers nothing.
         case silentFirstStream(after: Int)
+        /// The first Ingest stream answers nothing; once no event has come for 300 ms (the caller
+        /// waits for answers) it fails with UNAVAILABLE.
+        case failFirstStreamWhenFull
     }
 
     private struct State {
@@ -177,6 +197,7 @@ final class FakeStore: Sendable {
         var reportCalls = 0
         var recentCalls = 0
         var streams = 0
+        var failedStreams = 0
     }
 
     let fault: Fault
@@ -193,6 +214,9 @@ final class FakeStore: Sendable {
     var duplicated: Int { state.withLock { $0.duplicated } }
     var reportCalls: Int { state.withLock { $0.reportCalls } }
     var recentCalls: Int { state.withLock { $0.recentCalls } }
+    var failedStreams: Int { state.withLock { $0.failedStreams } }
+
+    func countFailedStream() { state.withLock { $0.failedStreams += 1 } }
 
     /// Counts an Ingest stream opened; returns its number (1 for the first).
     func openStream() -> Int { state.withLock { $0.streams += 1; return $0.streams } }
@@ -246,7 +270,12 @@ struct FakeAuditService: Auditpipe_V1_AuditService.SimpleServiceProtocol {
     }
 
     func ingest(request: RPCAsyncSequence<Auditpipe_V1_IngestRequest, any Error>, response: RPCWriter<Auditpipe_V1_IngestResult>, context: ServerContext) async throws {
-        let silentAfter: Int? = if case .silentFirstStream(let after) = store.fault, store.openStream() == 1 { after } else { nil }
+        let stream = store.openStream()
+        if case .failFirstStreamWhenFull = store.fault, stream == 1 {
+            try await failWhenCallerWaits(request)
+            return
+        }
+        let silentAfter: Int? = if case .silentFirstStream(let after) = store.fault, stream == 1 { after } else { nil }
         var answered = 0
         for try await message in request {
             if let silentAfter, answered >= silentAfter { continue }
@@ -254,6 +283,31 @@ struct FakeAuditService: Auditpipe_V1_AuditService.SimpleServiceProtocol {
             var answer = result(message.event)
             answer.sequence = message.sequence
             try await response.write(answer)
+        }
+    }
+
+    /// Reads events without answering; once some came and none for 300 ms, fails the call.
+    private func failWhenCallerWaits(_ request: RPCAsyncSequence<Auditpipe_V1_IngestRequest, any Error>) async throws {
+        final class Arrivals: Sendable {
+            let state = Mutex<(count: Int, last: ContinuousClock.Instant)>((0, .now))
+        }
+        let received = Arrivals()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for try await _ in request { received.state.withLock { $0 = ($0.count + 1, .now) } }
+                try await Task.sleep(for: .seconds(3600))  // the watcher below ends the call
+            }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: .milliseconds(50))
+                    let (count, last) = received.state.withLock { $0 }
+                    if count > 0, last.duration(to: .now) > .milliseconds(300) { break }
+                }
+                store.countFailedStream()
+                throw RPCError(code: .unavailable, message: "the stand-in failed this stream while its caller waited for answers")
+            }
+            defer { group.cancelAll() }
+            try await group.next()
         }
     }
 

@@ -10,7 +10,7 @@ struct ConfigurationTests {
         #expect(properties["enable.idempotence"] == "true")
         #expect(properties["acks"] == "all")
         #expect(properties["max.in.flight.requests.per.connection"] == "5")
-        #expect(properties["linger.ms"] == "5")
+        #expect(properties["linger.ms"] == "25")
         #expect(properties["partitioner"] == "murmur2_random")
         #expect(properties["log.queue"] == "true")
         #expect(properties["bootstrap.servers"] == "127.0.0.1:9092")

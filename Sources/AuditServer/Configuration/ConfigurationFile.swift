@@ -410,7 +410,7 @@ package enum ConfigurationKeys {
             "how long ingest waits for Kafka's acknowledgement (acks=all) before answering UNAVAILABLE, in milliseconds",
             set: { s, v in s.configuration.produceTimeoutMilliseconds = try integer(v, in: 1...3_600_000) },
             show: { String($0.configuration.produceTimeoutMilliseconds) }),
-        key("kafka.linger_ms", "AUDITPIPE_KAFKA_LINGER_MS", nil, "5",
+        key("kafka.linger_ms", "AUDITPIPE_KAFKA_LINGER_MS", nil, "25",
             "how long the producer lets records gather before sending them (librdkafka's linger.ms); lower is a lower acknowledgement latency on an idle cluster and more CPU per event under load; 0 to 900000",
             set: { s, v in s.configuration.kafkaLingerMilliseconds = try integer(v, in: 0...900_000) },
             show: { String($0.configuration.kafkaLingerMilliseconds) }),
