@@ -1,6 +1,5 @@
 internal import CRdkafka
 import Dispatch
-import Foundation
 public import Logging
 import Synchronization
 
@@ -118,6 +117,8 @@ final class ProducerCore: Sendable {
     /// Serial queue for blocking librdkafka calls and the final destroy.
     private let blockingQueue: DispatchQueue
     private let state = Mutex(StateMachine())
+    /// Signalled by the last produce call to end once shutdown has begun.
+    private let produceCallsEnded = DispatchSemaphore(value: 0)
     private let stopPolling = Atomic<Bool>(false)
     private let destroyed = Atomic<Bool>(false)
     private let shutdownTask = Mutex<Task<Void, Never>?>(nil)
@@ -260,11 +261,11 @@ final class ProducerCore: Sendable {
             }
             let error = produce(message, id: newID)
             guard let error else {
-                state.withLock { $0.produceAccepted(id: newID) }
+                if state.withLock({ $0.produceAccepted(id: newID) }) { produceCallsEnded.signal() }
                 id = newID
                 break
             }
-            state.withLock { $0.produceRejected(id: newID) }
+            if state.withLock({ $0.produceRejected(id: newID) }) { produceCallsEnded.signal() }
             guard error.code == .queueFull else { throw error }
             try await waitForCapacity(after: generation)
         }
@@ -295,7 +296,7 @@ final class ProducerCore: Sendable {
                 break
             }
             let (stoppedAt, rejected) = produceRecords(of: batch, batchID: batchID, from: next)
-            state.withLock { $0.batchProduced(batch: batchID, rejected: rejected) }
+            if state.withLock({ $0.batchProduced(batch: batchID, rejected: rejected) }) { produceCallsEnded.signal() }
             guard let stoppedAt else { break }
             // The queue was full at record `stoppedAt`: wait for room, then go on from there.
             next = stoppedAt
@@ -545,8 +546,8 @@ final class ProducerCore: Sendable {
                     rd_kafka_purge(rk, 0x1 | 0x2)  // RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT
                     _ = rd_kafka_flush(rk, 5000)  // lets the purge's delivery reports reach the poll thread
                 }
-                // No produce call may still be using the handle.
-                while state.withLock({ $0.activeProduceCalls }) > 0 { Thread.sleep(forTimeInterval: 0.001) }
+                // No produce call may still be using the handle: the last one to end signals.
+                if state.withLock({ $0.activeProduceCalls }) > 0 { produceCallsEnded.wait() }
                 stopPolling.store(true, ordering: .releasing)
                 rd_kafka_queue_yield(mainQueue.raw)
                 pollThread.withLock { $0 }?.join()

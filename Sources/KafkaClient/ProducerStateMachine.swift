@@ -85,15 +85,25 @@ struct ProducerStateMachine<DeliveryWaiter, CapacityWaiter, BatchWaiter> {
         return .produce(id: id, capacityGeneration: capacityGeneration)
     }
 
-    /// `rd_kafka_produceva` accepted the record.
-    mutating func produceAccepted(id: UInt64) {
-        activeProduceCalls -= 1
+    /// `rd_kafka_produceva` accepted the record. Returns ``produceCallEnded()``'s answer.
+    @discardableResult
+    mutating func produceAccepted(id: UInt64) -> Bool {
+        produceCallEnded()
     }
 
-    /// `rd_kafka_produceva` rejected the record: it will get no delivery report.
-    mutating func produceRejected(id: UInt64) {
-        activeProduceCalls -= 1
+    /// `rd_kafka_produceva` rejected the record: it will get no delivery report. Returns
+    /// ``produceCallEnded()``'s answer.
+    @discardableResult
+    mutating func produceRejected(id: UInt64) -> Bool {
         entries[id] = nil
+        return produceCallEnded()
+    }
+
+    /// A produce call ended: true when it was the last one while the producer shuts down (the
+    /// shutdown waits for that signal before it destroys the handle).
+    private mutating func produceCallEnded() -> Bool {
+        activeProduceCalls -= 1
+        return activeProduceCalls == 0 && lifecycle != .running
     }
 
     enum AttachAction {
@@ -137,10 +147,12 @@ struct ProducerStateMachine<DeliveryWaiter, CapacityWaiter, BatchWaiter> {
     }
 
     /// The sender's produce calls for a batch stopped (done, or the queue was full): `rejected`
-    /// records got an error from `rd_kafka_produceva` and will get no report.
-    mutating func batchProduced(batch id: UInt64, rejected: [(index: Int, error: KafkaError)]) {
-        activeProduceCalls -= 1
+    /// records got an error from `rd_kafka_produceva` and will get no report. Returns
+    /// ``produceCallEnded()``'s answer.
+    @discardableResult
+    mutating func batchProduced(batch id: UInt64, rejected: [(index: Int, error: KafkaError)]) -> Bool {
         for (index, error) in rejected { _ = batches[id]?.fill(index, .failure(error)) }
+        return produceCallEnded()
     }
 
     /// After a wait for room: go on producing the batch from where it stopped, or fail its

@@ -92,6 +92,22 @@ struct ProducerStateMachineTests {
         guard case .fail = machine.beginBatch(count: 1) else { Issue.record("a shut-down producer takes no batch"); return }
     }
 
+    @Test func theLastProduceCallToEndDuringShutdownSaysSo() {
+        var machine = Machine()
+        guard case .produce(let a, _) = machine.beginProduce(), case .produce(let b, _) = machine.beginProduce(),
+            case .produce(let batch, _) = machine.beginBatch(count: 2)
+        else { Issue.record("expected produce"); return }
+        let beforeShutdown = machine.produceAccepted(id: a)
+        #expect(!beforeShutdown, "not shutting down")
+        let shutdown = machine.beginShutdown()
+        #expect(shutdown.start)
+        let oneLeft = machine.produceRejected(id: b)
+        #expect(!oneLeft, "the batch's call is still active")
+        let last = machine.batchProduced(batch: batch, rejected: [])
+        #expect(last, "the last call ended during shutdown")
+        #expect(machine.activeProduceCalls == 0)
+    }
+
     @Test func reportAfterAttachResumesTheWaiter() throws {
         var machine = Machine()
         guard case .produce(let id, _) = machine.beginProduce() else { Issue.record("expected produce"); return }
