@@ -102,8 +102,7 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
 
     /// The stream in units of work: a reader hands each received event to the intake (and stops
     /// reading while `maxInFlightPerStream` events are unanswered); the unit maker takes every
-    /// event received since its last unit (a small unit of a busy stream waits a moment for the
-    /// events behind it: ``UnitCoalescing``) and runs them through the pipeline as one batch, and
+    /// event received since its last unit and runs them through the pipeline as one batch, and
     /// starts the next unit as soon as this one is handed to Kafka; one writer sends each unit's
     /// results, in the per-event form the proto promises, once the unit is durable.
     private func ingest(
@@ -137,12 +136,7 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
                 }
             }
             await withDiscardingTaskGroup { units in
-                var coalescing = UnitCoalescing()
-                while var unit = await intake.nextUnit() {
-                    if let wait = coalescing.wait(forUnitOf: unit.count, at: .now) {
-                        try? await Task.sleep(for: wait)
-                        unit += intake.takeArrived()
-                    }
+                while let unit = await intake.nextUnit() {
                     // The unit's CPU work happens here; the next unit starts as soon as this one
                     // is handed to Kafka, so the events that arrive meanwhile travel together.
                     let pending = await self.submit(unit.map(\.event))

@@ -67,11 +67,6 @@ package struct IngestStreamIntakeState<Message, ReaderWaiter, UnitWaiter> {
         return .wait
     }
 
-    /// The events received since the last unit, without waiting (empty when none).
-    package mutating func takeArrived() -> [Message] {
-        pending.isEmpty ? [] : takePending()
-    }
-
     /// `count` events were answered: returns the reader to resume when there is room again.
     package mutating func answered(_ count: Int) -> ReaderWaiter? {
         inFlight -= count
@@ -96,28 +91,6 @@ package struct IngestStreamIntakeState<Message, ReaderWaiter, UnitWaiter> {
         unit.reserveCapacity(pending.count)
         swap(&unit, &pending)
         return unit
-    }
-}
-
-/// When a unit of an Ingest stream waits for the events behind it. A caller that sends one event
-/// at a time, often (a service sending each user action as it happens), would make every event a
-/// unit of its own, each paying the hand-offs to Kafka and back. When units follow each other
-/// within twice ``window``, a unit of fewer than ``maxEvents`` waits ``window`` and takes what
-/// arrived meanwhile; an occasional event goes at once. With the 2 ms default, against the
-/// producer's 25 ms linger, the server's CPU per event of a stream at 5,000 events/s one event per
-/// send fell from 63 to 44-53 us (`bench ingest --quick` without sinks; 1 ms: 51, 3 ms: 43).
-package struct UnitCoalescing {
-    package var window: Duration = .milliseconds(2)
-    package var maxEvents = 64
-    private var lastUnit: ContinuousClock.Instant?
-
-    package init() {}
-
-    /// A unit of `count` events is taken at `now`: how long it waits for more (nil: it goes at once).
-    package mutating func wait(forUnitOf count: Int, at now: ContinuousClock.Instant) -> Duration? {
-        defer { lastUnit = now }
-        guard count < maxEvents, let lastUnit, lastUnit.duration(to: now) < window * 2 else { return nil }
-        return window
     }
 }
 
@@ -158,11 +131,6 @@ final class IngestStreamIntake<Message: Sendable>: Sendable {
             case .wait: break
             }
         }
-    }
-
-    /// The events received since the last unit, without waiting (empty when none).
-    func takeArrived() -> [Message] {
-        state.withLock { $0.takeArrived() }
     }
 
     /// `count` events were answered.
