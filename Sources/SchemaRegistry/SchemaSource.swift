@@ -79,7 +79,9 @@ package struct RegistrySchemaSource: SchemaSource {
         let registered: RegisteredSchema
         do {
             registered = try await client.schema(subject: subject, version: selector)
-        } catch where error.isRetriable && error.kind == .unreachable && !error.message.contains("no cached schema") {
+        } catch where error.isRetriable && error.kind == .unreachable && selector != .latest {
+            // The client says so itself for `latest` (it serves a cached latest while it can);
+            // a pinned version it has never fetched fails here.
             throw SchemaRegistryError(
                 error.kind, "\(error.message); no cached schema for subject \(subject); events are refused until it is back",
                 errorCode: error.errorCode, httpStatus: error.httpStatus, isRetriable: true

@@ -202,6 +202,16 @@ struct HTTPAPITests {
             #expect(error.isRetriable)
             #expect(error.message.hasPrefix("schema registry at \(url) unreachable: "), "\(error.message)")
             #expect(error.message.contains("no cached schema for subject cold-value; events are refused until it is back"), "\(error.message)")
+            #expect(error.message.components(separatedBy: "no cached schema").count == 2, "said once: \(error.message)")
+        }
+        // A pinned version never fetched: the same answer, said once.
+        do {
+            _ = try await RegistrySchemaSource(client: client, policy: SchemaVersionPolicy(pinned: ["cold": 1])).schema(forTopic: "cold")
+            Issue.record("expected the pinned source to fail closed")
+        } catch {
+            #expect(error.kind == .unreachable && error.isRetriable)
+            #expect(error.message.contains("no cached schema for subject cold-value; events are refused until it is back"), "\(error.message)")
+            #expect(error.message.components(separatedBy: "no cached schema").count == 2, "said once: \(error.message)")
         }
         do {
             _ = try await source.schema(id: 2)
