@@ -126,7 +126,6 @@ public final class AuditPipeClient: Sendable {
                         }
                         stream.close(reason: "the Ingest stream ended")
                     }
-                    stream.close(reason: "the Ingest stream ended")
                 } catch {
                     stream.close(reason: "the Ingest stream failed: \(error)")
                 }

@@ -198,11 +198,7 @@ package final class SchemaRegistryClient: Sendable {
                     )
                     return cached.schema
                 }
-                throw SchemaRegistryError(
-                    error.kind,
-                    "\(error.message); no cached schema for subject \(subject); events are refused until it is back",
-                    errorCode: error.errorCode, httpStatus: error.httpStatus, isRetriable: true
-                )
+                throw .noCachedSchema(subject: subject, cause: error)
             }
         }
     }

@@ -66,6 +66,15 @@ package struct SchemaRegistryError: Error, Sendable, Hashable, CustomStringConve
         self.isRetriable = isRetriable ?? kind.isRetriableByDefault
     }
 
+    /// `cause` (an unreachable registry) for a subject with nothing cached to serve instead: the
+    /// caller fails closed, and says so.
+    package static func noCachedSchema(subject: String, cause: SchemaRegistryError) -> SchemaRegistryError {
+        SchemaRegistryError(
+            cause.kind, "\(cause.message); no cached schema for subject \(subject); events are refused until it is back",
+            errorCode: cause.errorCode, httpStatus: cause.httpStatus, isRetriable: true
+        )
+    }
+
     /// The message, with the Confluent error code when there is one.
     package var description: String {
         errorCode == 0 ? message : "\(message) (error_code \(errorCode))"

@@ -82,10 +82,7 @@ package struct RegistrySchemaSource: SchemaSource {
         } catch where error.isRetriable && error.kind == .unreachable && selector != .latest {
             // The client says so itself for `latest` (it serves a cached latest while it can);
             // a pinned version it has never fetched fails here.
-            throw SchemaRegistryError(
-                error.kind, "\(error.message); no cached schema for subject \(subject); events are refused until it is back",
-                errorCode: error.errorCode, httpStatus: error.httpStatus, isRetriable: true
-            )
+            throw .noCachedSchema(subject: subject, cause: error)
         }
         return ResolvedSchema(subject: subject, version: registered.version, id: registered.id, schema: registered.schema)
     }
