@@ -389,6 +389,33 @@ public final class ClickHouseEventStore: Sendable {
         )
     }
 
+    /// Records the keys of the rows stored under one of `tokens` among the tenants and event
+    /// times of `rows`: inserts of batches that were dead-lettered because their answer (or their
+    /// key record) failed, which may have been stored with no keys. Runs before the duplicate check
+    /// of records re-driven from those batches; writing a key again is harmless (same value).
+    func recordKeys(storedUnder tokens: Set<String>, of rows: [DecodedEvent]) async throws {
+        guard !rows.isEmpty, !tokens.isEmpty else { return }
+        let tenants = Set(rows.map(\.tenantID))
+        var pairs = ClickHouseExternalTable(name: "earlier_inserts", structure: "tenant_id String, insert_token String")
+        for tenant in tenants {
+            for token in tokens { pairs.appendRow([tenant, token]) }
+        }
+        let times = rows.map(\.timestampMilliseconds)
+        let response = try await client.query(
+            """
+            INSERT INTO `\(tables.eventKeys)`
+            SELECT \(EventKey.sql), tenant_id, event_id, timestamp, insert_token FROM `\(tables.events)`
+            WHERE tenant_id IN (SELECT tenant_id FROM earlier_inserts)
+              AND insert_token IN (SELECT insert_token FROM earlier_inserts)
+              AND timestamp BETWEEN fromUnixTimestamp64Milli({lo:Int64}, 'UTC') AND fromUnixTimestamp64Milli({hi:Int64}, 'UTC')
+            """,
+            parameters: ["lo": .integer(times.min()!), "hi": .integer(times.max()!)],
+            settings: ["wait_end_of_query": "1", "log_comment": EventKey.repairComment],
+            externalTable: pairs
+        )
+        _ = try await response.body.collect(upTo: 1 << 20)
+    }
+
     /// Inserts rows as one `RowBinaryWithNamesAndTypes` body (``ClickHouseTables/insertCompression``) with the batch's
     /// deduplication token. The block size is pinned above any batch so a retry splits the
     /// rows into the same blocks (one per month) as the first attempt.
@@ -446,6 +473,7 @@ enum EventKey {
 
     static let lookupComment = SinkQueryComment.eventKeyLookup
     static let recordComment = SinkQueryComment.eventKeyRecord
+    static let repairComment = SinkQueryComment.eventKeyRepair
 }
 
 /// The `log_comment` of each statement the sink runs per batch, so that `system.query_log` tells
@@ -457,7 +485,9 @@ package enum SinkQueryComment {
     package static let eventKeyLookup = "auditpipe-sink-event-key-lookup"
     package static let insert = "auditpipe-sink-insert"
     package static let eventKeyRecord = "auditpipe-sink-event-key-record"
-    package static let all = [rangeRecord, boundLookup, boundRecord, eventKeyLookup, insert, eventKeyRecord]
+    /// Only for records re-driven from the dead-letter topic (``ClickHouseEventStore/recordKeys(storedUnder:of:)``).
+    package static let eventKeyRepair = "auditpipe-sink-event-key-repair"
+    package static let all = [rangeRecord, boundLookup, boundRecord, eventKeyLookup, insert, eventKeyRecord, eventKeyRepair]
 }
 
 private func quote(_ text: String) -> String {

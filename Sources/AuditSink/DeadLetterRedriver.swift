@@ -13,7 +13,9 @@ public import ServiceLifecycle
 ///
 /// Why this is still exactly once: the re-produced record lands in the same partition (same key)
 /// and goes through the one writer of that partition, whose event_id deduplication drops it if
-/// the failed batch was written after all (e.g. an insert whose status was unknown). A crash
+/// the failed batch was written after all (e.g. an insert whose answer was lost, or whose key
+/// record failed): the record carries that insert's token (`auditpipe-insert-token`), and the
+/// writer records the insert's keys before its duplicate check. A crash
 /// between produce and commit re-produces it: dropped the same way. Going through the partition
 /// writer, rather than inserting from here, keeps "one writer per partition" true, so the
 /// event_id check never races another writer.

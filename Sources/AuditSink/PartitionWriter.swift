@@ -235,6 +235,8 @@ final class PartitionWriter: Sendable {
         var retry = BatchRetryState(policy: context.configuration.retry)
         var outcomes: [DecodeOutcome]? = nil
         var deadLetters: [(KafkaMessage, DeadLetter)] = []
+        // Records back from the dead-letter topic name the failed inserts they left.
+        let earlierInserts = DeadLetter.insertTokens(of: batch.records)
         while true {
             do {
                 if outcomes == nil { outcomes = try await context.decoder.decode(batch.records) }
@@ -244,6 +246,11 @@ final class PartitionWriter: Sendable {
                 var bounds = try await eventIDBounds(of: events)
                 let suspects = EventIDBounds.suspects(in: events, bounds: bounds)
                 let raised = bounds.raise(with: events)
+                if !earlierInserts.isEmpty {
+                    // Such an insert may have been stored with its keys unrecorded: record them
+                    // first, so that the duplicate check below finds those rows.
+                    try await context.store.recordKeys(storedUnder: earlierInserts, of: events)
+                }
                 // The lookup only reads, so it runs while the range and the bounds are recorded;
                 // the insert waits for all three.
                 async let lookup = context.store.storedTokens(of: suspects, window: context.configuration.eventIDWindow)
@@ -297,7 +304,13 @@ final class PartitionWriter: Sendable {
                         // Poison records get their own letter below.
                         if let outcomes, !outcomes[index].isEvent { return nil }
                         let record = batch.records[index]
-                        return (record, DeadLetter(reason: "\(error)", source: record, stage: stage, attempts: retry.attempts, timeMilliseconds: now, redrive: redrive))
+                        return (
+                            record,
+                            DeadLetter(
+                                reason: "\(error)", source: record, stage: stage, attempts: retry.attempts, timeMilliseconds: now,
+                                redrive: redrive, insertToken: batch.deduplicationToken
+                            )
+                        )
                     }
                 }
                 break

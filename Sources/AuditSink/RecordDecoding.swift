@@ -257,8 +257,13 @@ struct DeadLetter: Sendable, Hashable {
     var timeMilliseconds: Int64
     /// Re-driven into ClickHouse automatically once it is healthy.
     var redrive: Bool
+    /// The insert token of the failed batch (insert stages): its insert may have been stored
+    /// after all, without the key records that the duplicate check reads. The token rides on the
+    /// record as ``insertTokenHeader``, which re-drive and replay keep, so the partition writer
+    /// records those keys before it checks the record again.
+    var insertToken: String? = nil
 
-    init(reason: String, source: KafkaMessage, stage: Stage, attempts: Int, timeMilliseconds: Int64, redrive: Bool) {
+    init(reason: String, source: KafkaMessage, stage: Stage, attempts: Int, timeMilliseconds: Int64, redrive: Bool, insertToken: String? = nil) {
         self.reason = reason
         self.sourceTopic = source.topic
         self.sourcePartition = source.partition
@@ -267,6 +272,23 @@ struct DeadLetter: Sendable, Hashable {
         self.attempts = attempts
         self.timeMilliseconds = timeMilliseconds
         self.redrive = redrive
+        self.insertToken = insertToken
+    }
+
+    /// The header that carries ``insertToken`` on a dead letter and on the record re-driven or
+    /// replayed from it (not `dlq-`: it stays on the re-produced record).
+    static let insertTokenHeader = "auditpipe-insert-token"
+
+    /// The insert tokens that `records` carry (usually none): of failed batches whose records
+    /// were dead-lettered and are now back.
+    static func insertTokens(of records: [KafkaMessage]) -> Set<String> {
+        var tokens: Set<String> = []
+        for record in records {
+            for value in record.headerValues(named: insertTokenHeader) {
+                tokens.insert(String(decoding: value, as: UTF8.self))
+            }
+        }
+        return tokens
     }
 
     static let headerNames = (
@@ -284,6 +306,7 @@ struct DeadLetter: Sendable, Hashable {
             (n.stage, stage.rawValue), (n.attempts, String(attempts)), (n.time, formatter.string(from: time)),
             (n.redrive, redrive ? "true" : "false"),
         ].map { KafkaHeader(name: $0.0, value: Array($0.1.utf8)) }
+            + (insertToken.map { [KafkaHeader(name: Self.insertTokenHeader, value: Array($0.utf8))] } ?? [])
     }
 
     /// Parses the headers of a dead-letter record; nil when they are not AuditPipe's.
@@ -305,12 +328,14 @@ struct DeadLetter: Sendable, Hashable {
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         self.timeMilliseconds = value(n.time).flatMap { formatter.date(from: $0) }.map { Int64($0.timeIntervalSince1970 * 1000) } ?? 0
         self.redrive = value(n.redrive) == "true"
+        self.insertToken = value(Self.insertTokenHeader)
     }
 
     /// Whether a header is one of the dead-letter headers.
     static func isOwnHeader(_ name: String) -> Bool { name.hasPrefix("dlq-") }
 
-    /// The dead-letter record for `source`: same key, value and headers, plus ours.
+    /// The dead-letter record for `source`: same key, value and headers, plus ours. An insert
+    /// token the source carries from an earlier dead letter stays: that insert may be unkeyed too.
     func record(topic: String, source: KafkaMessage) -> KafkaOutgoingMessage {
         KafkaOutgoingMessage(
             topic: topic, key: source.key, value: source.value,

@@ -213,6 +213,25 @@ public struct KafkaMessage: Sendable, Hashable {
     /// The headers, in record order.
     public var headers: [KafkaHeader] {
         var headers: [KafkaHeader] = []
+        forEachHeader { name, value in
+            headers.append(KafkaHeader(name: String(decoding: storage[name], as: UTF8.self), value: Array(storage[value])))
+        }
+        return headers
+    }
+
+    /// The values of the headers named `name`, in record order, read in place: no header
+    /// array and no String per header, so it is cheap to ask of every record.
+    public func headerValues(named name: String) -> [ArraySlice<UInt8>] {
+        var values: [ArraySlice<UInt8>] = []
+        let wanted = name.utf8
+        forEachHeader { name, value in
+            if name.count == wanted.count, storage[name].elementsEqual(wanted) { values.append(storage[value]) }
+        }
+        return values
+    }
+
+    /// Calls `body` with the ranges in ``storage`` of each header's name and value, in order.
+    private func forEachHeader(_ body: (Range<Int>, Range<Int>) -> Void) {
         var index = max(Int(valueCount), 0) + max(Int(keyCount), 0)
         func length() -> Int {
             defer { index += 4 }
@@ -221,12 +240,10 @@ public struct KafkaMessage: Sendable, Hashable {
         while index < storage.count {
             let nameCount = length()
             let valueCount = length()
-            let name = String(decoding: storage[index..<index + nameCount], as: UTF8.self)
-            index += nameCount
-            headers.append(KafkaHeader(name: name, value: Array(storage[index..<index + valueCount])))
-            index += valueCount
+            let valueStart = index + nameCount
+            body(index..<valueStart, valueStart..<valueStart + valueCount)
+            index = valueStart + valueCount
         }
-        return headers
     }
 
     /// Creates a message (for tests and adapters).

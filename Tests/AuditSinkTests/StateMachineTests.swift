@@ -301,6 +301,24 @@ struct DeduplicationTests {
         }
     }
 
+    /// A record dead-lettered twice after failed inserts names both inserts when it comes back.
+    @Test func insertTokensRideOnTheRecordThroughReDrives() {
+        let source = KafkaMessage(topic: "events", partition: 0, offset: 7, key: Array("t1".utf8), value: [9], headers: [], timestampMilliseconds: 5)
+        let first = DeadLetter(reason: "down", source: source, stage: .insertRetriesExhausted, attempts: 5, timeMilliseconds: 1, redrive: true, insertToken: "events:0:0-9:5")
+        let letter = first.record(topic: "events.dlq", source: source)
+        #expect(DeadLetter(headers: letter.headers) == first)
+        // Re-driven: the dlq-* headers go, the token stays.
+        let back = KafkaMessage(
+            topic: "events", partition: 0, offset: 20, key: letter.key, value: letter.value,
+            headers: letter.headers.filter { !DeadLetter.isOwnHeader($0.name) }, timestampMilliseconds: 6
+        )
+        #expect(DeadLetter.insertTokens(of: [back]) == ["events:0:0-9:5"])
+        let second = DeadLetter(reason: "down", source: back, stage: .insertRetriesExhausted, attempts: 5, timeMilliseconds: 2, redrive: true, insertToken: "events:0:20-29:6")
+        let again = second.record(topic: "events.dlq", source: back)
+        #expect(DeadLetter(headers: again.headers)?.insertToken == "events:0:20-29:6")
+        #expect(DeadLetter.insertTokens(of: [KafkaMessage(topic: "events", partition: 0, offset: 40, key: nil, value: nil, headers: again.headers, timestampMilliseconds: 7), source]) == ["events:0:0-9:5", "events:0:20-29:6"])
+    }
+
     @Test func eventKeysWrittenInPlaceAreTheKeyStrings() {
         for tenant in ["", "a", "123456789", "1234567890", String(repeating: "t", count: 100), "é漢😀"] {
             for id in ["", "0190abcd-0000-7000-8000-000000000001", "é"] {

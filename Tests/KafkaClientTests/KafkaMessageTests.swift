@@ -25,6 +25,9 @@ struct KafkaMessageTests {
         #expect(message.value == value)
         #expect(message.valueBytes.map { Array($0) } == value)
         #expect(message.headers == headers)
+        for name in Set(headers.map(\.name)).union(["absent", "dlq-reaso"]) {
+            #expect(message.headerValues(named: name).map { Array($0) } == headers.filter { $0.name == name }.map(\.value))
+        }
         #expect(message.topic == "t" && message.partition == 3 && message.offset == 42 && message.timestampMilliseconds == 7)
         #expect(message == Self.message(key: key, value: value, headers: headers))
     }
