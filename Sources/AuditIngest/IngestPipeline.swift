@@ -29,30 +29,39 @@ public protocol DurableEventLog: Sendable {
 
     /// Hands every record of `batch` to the log as one unit of work and returns as soon as they
     /// are on their way (e.g. queued in the Kafka client); the answer's
-    /// ``PendingAppend/positions()`` waits until each is durable or failed.
+    /// ``PendingAppend/forEachPart(_:)`` tells as each is durable or failed.
     func enqueue(batch: EventRecordBatch) async -> PendingAppend
 }
 
 /// Records handed to a ``DurableEventLog`` whose durability is still to come.
 public struct PendingAppend: Sendable {
-    private let wait: @Sendable () async -> [Result<RecordPosition, any Error>]
+    /// Records that became durable (or failed) together: their indices in the batch, with their
+    /// results.
+    public typealias Part = [(index: Int, result: Result<RecordPosition, any Error>)]
 
-    /// `wait` returns one result per record, in the batch's order; it is called once.
-    public init(_ wait: @escaping @Sendable () async -> [Result<RecordPosition, any Error>]) {
-        self.wait = wait
+    private let parts: @Sendable (_ body: (Part) async -> Void) async -> Void
+
+    /// `parts` calls its body with each part as it comes (every record in exactly one part) and
+    /// returns after the last; it is called once.
+    public init(parts: @escaping @Sendable (_ body: (Part) async -> Void) async -> Void) {
+        self.parts = parts
     }
 
-    /// Waits until every record is durable or failed; call it exactly once.
-    public func positions() async -> [Result<RecordPosition, any Error>] {
-        await wait()
+    /// Hands over the records' results as they come, in parts (e.g. one per Kafka partition
+    /// acknowledged); returns after the last. Call it exactly once.
+    public func forEachPart(_ body: (Part) async -> Void) async {
+        await parts(body)
     }
 }
 
 extension DurableEventLog {
-    /// One ``append(_:)`` per record, concurrently, when waited for (for logs without a batch
-    /// path, e.g. tests).
+    /// One ``append(_:)`` per record, concurrently, answered as one part when waited for (for
+    /// logs without a batch path, e.g. tests).
     public func enqueue(batch: EventRecordBatch) async -> PendingAppend {
-        PendingAppend { await self.appendOneByOne(batch) }
+        PendingAppend { body in
+            let results = await self.appendOneByOne(batch)
+            await body(results.enumerated().map { (index: $0.offset, result: $0.element) })
+        }
     }
 
     private func appendOneByOne(_ batch: EventRecordBatch) async -> [Result<RecordPosition, any Error>] {
@@ -186,8 +195,8 @@ public struct IngestPipeline: Sendable {
         return PendingIngest(pipeline: self, source: source, start: start, outcomes: outcomes, appended: appended)
     }
 
-    /// Counts the outcomes of a unit and records its duration once per event.
-    fileprivate func record(_ outcomes: [IngestOutcome], source: String, since start: ContinuousClock.Instant) {
+    /// Counts outcomes of a unit and records the time they took once per event.
+    fileprivate func record(_ outcomes: [(index: Int, outcome: IngestOutcome)], source: String, since start: ContinuousClock.Instant) {
         counters.count(outcomes, source: source)
         let elapsed = ContinuousClock.now - start
         let (seconds, attoseconds) = elapsed.components
@@ -280,21 +289,39 @@ public struct PendingIngest: Sendable {
     fileprivate let appended: (append: PendingAppend, indices: [Int])?
 
     /// Waits until every event is durable or refused; one outcome per event, in order. Call it
-    /// exactly once.
+    /// (or ``forEachPart(_:)``) exactly once.
     public func outcomes() async -> [IngestOutcome] {
         var outcomes = self.outcomes
-        if let appended {
-            let positions = await appended.append.positions()
-            for (position, index) in zip(positions, appended.indices) {
-                switch position {
-                case .success(let position): outcomes[index] = .durable(position)
-                case .failure(let error): outcomes[index] = .unavailable("the event could not be made durable in Kafka: \(error)")
+        await forEachPart { part in
+            for (index, outcome) in part { outcomes[index] = outcome }
+        }
+        return outcomes.map { $0! }
+    }
+
+    /// Hands over the outcomes as they are known, in parts: the refused events first, then the
+    /// others as Kafka acknowledges them (a part per partition's acknowledgement), so that a
+    /// caller can answer each event without waiting for the unit's slowest partition. Every
+    /// event is in exactly one part. Call it (or ``outcomes()``) exactly once.
+    public func forEachPart(_ body: ([(index: Int, outcome: IngestOutcome)]) async -> Void) async {
+        var decided: [(index: Int, outcome: IngestOutcome)] = []
+        for (index, outcome) in outcomes.enumerated() {
+            if let outcome { decided.append((index, outcome)) }
+        }
+        if !decided.isEmpty {
+            pipeline.record(decided, source: source, since: start)
+            await body(decided)
+        }
+        guard let appended else { return }
+        await appended.append.forEachPart { part in
+            let outcomes = part.map { record -> (index: Int, outcome: IngestOutcome) in
+                switch record.result {
+                case .success(let position): (appended.indices[record.index], .durable(position))
+                case .failure(let error): (appended.indices[record.index], .unavailable("the event could not be made durable in Kafka: \(error)"))
                 }
             }
+            pipeline.record(outcomes, source: source, since: start)
+            await body(outcomes)
         }
-        let results = outcomes.map { $0! }
-        pipeline.record(results, source: source, since: start)
-        return results
     }
 }
 
@@ -313,11 +340,11 @@ final class OutcomeCounters: Sendable {
         var outcome: String
     }
 
-    func count(_ outcomes: [IngestOutcome], source: String) {
+    func count(_ outcomes: [(index: Int, outcome: IngestOutcome)], source: String) {
         var durable = 0
         var unavailable = 0
         var invalid: [String: Int] = [:]
-        for outcome in outcomes {
+        for (_, outcome) in outcomes {
             switch outcome {
             case .durable: durable += 1
             case .unavailable: unavailable += 1

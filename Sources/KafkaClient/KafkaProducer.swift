@@ -94,12 +94,36 @@ public struct KafkaPendingBatch: Sendable {
     let state: State
 
     /// Waits until every record has its delivery report; one result per record, in the batch's
-    /// order. Call it exactly once.
+    /// order. Call it (or ``forEachPart(_:)``) exactly once.
     public func results() async -> [Result<KafkaDeliveryReport, KafkaError>] {
         switch state {
         case .done(let results): results
         case .inFlight(let batchID): await core.results(ofBatch: batchID)
         }
+    }
+
+    /// Hands over the results as they come, in parts: each part holds the records resolved
+    /// since the last (typically one partition's records, acknowledged by its leader), so a
+    /// caller can answer for them without waiting for the batch's slowest partition. Returns
+    /// once every record was in a part. Call it (or ``results()``) exactly once.
+    public func forEachPart(_ body: (KafkaBatchPart) async -> Void) async {
+        switch state {
+        case .done(let results):
+            await body(KafkaBatchPart(indices: Array(results.indices), results: results))
+        case .inFlight(let batchID):
+            while let part = await core.nextPart(ofBatch: batchID) { await body(part) }
+        }
+    }
+}
+
+/// Records of a batch resolved together: their indices in the batch and their results.
+public struct KafkaBatchPart: Sendable {
+    public var indices: [Int]
+    public var results: [Result<KafkaDeliveryReport, KafkaError>]
+
+    public init(indices: [Int], results: [Result<KafkaDeliveryReport, KafkaError>]) {
+        self.indices = indices
+        self.results = results
     }
 }
 
@@ -109,7 +133,8 @@ final class ProducerCore: Sendable {
     typealias DeliveryWaiter = UnsafeContinuation<Result<KafkaDeliveryReport, KafkaError>, Never>
     typealias CapacityWaiter = UnsafeContinuation<Void, Never>
     typealias BatchWaiter = UnsafeContinuation<[Result<KafkaDeliveryReport, KafkaError>], Never>
-    typealias StateMachine = ProducerStateMachine<DeliveryWaiter, CapacityWaiter, BatchWaiter>
+    typealias PartWaiter = UnsafeContinuation<KafkaBatchPart?, Never>
+    typealias StateMachine = ProducerStateMachine<DeliveryWaiter, CapacityWaiter, BatchWaiter, PartWaiter>
 
     private let handle: SendablePointer
     private let mainQueue: SendablePointer
@@ -172,6 +197,8 @@ final class ProducerCore: Sendable {
     private func handleDeliveryReports(_ event: OpaquePointer) {
         var resumes: [(DeliveryWaiter, Result<KafkaDeliveryReport, KafkaError>)] = []
         var batchResumes: [(BatchWaiter, [Result<KafkaDeliveryReport, KafkaError>])] = []
+        var partsWaiting: [UInt64] = []
+        var partResumes: [(PartWaiter, KafkaBatchPart)] = []
         var unknown = 0
         var reports: [(UInt64, Result<KafkaDeliveryReport, KafkaError>)] = []
         reports.reserveCapacity(rd_kafka_event_message_count(event))
@@ -197,6 +224,7 @@ final class ProducerCore: Sendable {
                     switch state.batchDelivered(batch: batch.batch, index: batch.index, result: result) {
                     case .none: break
                     case .resume(let waiter, let results): batchResumes.append((waiter, results))
+                    case .partWaiting(let batch): partsWaiting.append(batch)
                     case .unknown: unknown += 1
                     }
                     continue
@@ -207,10 +235,14 @@ final class ProducerCore: Sendable {
                 case .unknown: unknown += 1
                 }
             }
+            for batch in partsWaiting {
+                if let part = state.takePart(batch: batch) { partResumes.append(part) }
+            }
             return state.capacityFreed()
         }
         for (waiter, result) in resumes { waiter.resume(returning: result) }
         for (waiter, results) in batchResumes { waiter.resume(returning: results) }
+        for (waiter, part) in partResumes { waiter.resume(returning: part) }
         for waiter in wake { waiter.resume() }
         if unknown > 0 {
             logger.error("delivery reports for unknown records ignored", metadata: ["count": "\(unknown)"])
@@ -316,6 +348,17 @@ final class ProducerCore: Sendable {
         await withUnsafeContinuation { (continuation: BatchWaiter) in
             if let results = state.withLock({ $0.attachBatch(batch: batchID, waiter: continuation) }) {
                 continuation.resume(returning: results)
+            }
+        }
+    }
+
+    /// The records of a batch resolved since the last part; nil once every record was in a part.
+    func nextPart(ofBatch batchID: UInt64) async -> KafkaBatchPart? {
+        await withUnsafeContinuation { (continuation: PartWaiter) in
+            switch state.withLock({ $0.attachPart(batch: batchID, waiter: continuation) }) {
+            case .part(let part): continuation.resume(returning: part)
+            case .done: continuation.resume(returning: nil)
+            case .wait: break
             }
         }
     }
@@ -537,7 +580,8 @@ final class ProducerCore: Sendable {
         let ms = milliseconds(timeout)
         let resumes: (
             records: [(DeliveryWaiter, Result<KafkaDeliveryReport, KafkaError>)],
-            batches: [(BatchWaiter, [Result<KafkaDeliveryReport, KafkaError>])]
+            batches: [(BatchWaiter, [Result<KafkaDeliveryReport, KafkaError>])],
+            parts: [(PartWaiter, KafkaBatchPart)]
         ) = await withCheckedContinuation { continuation in
             blockingQueue.async { [self] in
                 let rk = handle.raw
@@ -559,6 +603,7 @@ final class ProducerCore: Sendable {
         }
         for (waiter, result) in resumes.records { waiter.resume(returning: result) }
         for (waiter, results) in resumes.batches { waiter.resume(returning: results) }
+        for (waiter, part) in resumes.parts { waiter.resume(returning: part) }
         logger.debug("producer shut down")
     }
 }

@@ -9,8 +9,10 @@
 /// A batch (``beginBatch(count:)``) is one entry for all its records: their opaques are
 /// ``BatchOpaque`` values (batch id and index), each delivery report fills one slot and counts the
 /// batch's outstanding records down, and the one waiter of the batch is resumed when the count
-/// reaches zero. No entry, lock round trip or continuation per record.
-struct ProducerStateMachine<DeliveryWaiter, CapacityWaiter, BatchWaiter> {
+/// reaches zero. No entry, lock round trip or continuation per record. A sender may instead take
+/// a batch's results in parts (``attachPart(batch:waiter:)``): each part holds the records
+/// resolved since the last, so it hears of each partition's acknowledgement as it comes.
+struct ProducerStateMachine<DeliveryWaiter, CapacityWaiter, BatchWaiter, PartWaiter> {
     enum Lifecycle: Equatable {
         case running
         case shuttingDown
@@ -38,11 +40,15 @@ struct ProducerStateMachine<DeliveryWaiter, CapacityWaiter, BatchWaiter> {
     private var batches: [UInt64: BatchEntry] = [:]
 
     /// One batch: a slot per record, how many still await a report (or a produce call), and its
-    /// waiter once the sender has produced every record.
+    /// waiter once the sender has produced every record. Taken in parts, it also keeps the
+    /// records resolved since the last part, and the part waiter.
     private struct BatchEntry {
         var results: [Result<KafkaDeliveryReport, KafkaError>?]
         var outstanding: Int
         var waiter: BatchWaiter?
+        var inParts = false
+        var fresh: [Int] = []
+        var partWaiter: PartWaiter?
 
         init(count: Int) {
             results = Array(repeating: nil, count: count)
@@ -54,10 +60,19 @@ struct ProducerStateMachine<DeliveryWaiter, CapacityWaiter, BatchWaiter> {
             guard index < results.count, results[index] == nil else { return false }
             results[index] = result
             outstanding -= 1
+            if inParts { fresh.append(index) }
             return true
         }
 
         var finalResults: [Result<KafkaDeliveryReport, KafkaError>] { results.map { $0! } }
+
+        /// The records resolved since the last part.
+        mutating func takePart() -> KafkaBatchPart {
+            var part = KafkaBatchPart(indices: [], results: [])
+            swap(&part.indices, &fresh)
+            part.results = part.indices.map { results[$0]! }
+            return part
+        }
     }
 
     /// Records not yet resolved (for logs and tests), batches counted by their outstanding records.
@@ -181,10 +196,41 @@ struct ProducerStateMachine<DeliveryWaiter, CapacityWaiter, BatchWaiter> {
         return nil
     }
 
+    enum AttachPartAction {
+        /// The records resolved since the last part (not empty).
+        case part(KafkaBatchPart)
+        /// Every record was in an earlier part.
+        case done
+        /// Nothing new yet: the waiter is kept until a delivery report comes.
+        case wait
+    }
+
+    /// The sender takes the batch's results in parts: the records resolved since its last part,
+    /// or it waits for the next. The first call makes the batch a batch taken in parts.
+    mutating func attachPart(batch id: UInt64, waiter: PartWaiter) -> AttachPartAction {
+        guard var entry = batches[id] else { return .done }
+        precondition(entry.waiter == nil && entry.partWaiter == nil, "batch \(id) attached twice")
+        if !entry.inParts {
+            entry.inParts = true
+            entry.fresh = entry.results.indices.filter { entry.results[$0] != nil }
+        }
+        if entry.fresh.isEmpty {
+            entry.partWaiter = waiter
+            batches[id] = entry
+            return .wait
+        }
+        let part = entry.takePart()
+        batches[id] = entry.outstanding == 0 ? nil : entry
+        return .part(part)
+    }
+
     enum BatchDeliveredAction {
         case none
         /// Every record of the batch is resolved: resume its waiter.
         case resume(BatchWaiter, [Result<KafkaDeliveryReport, KafkaError>])
+        /// A sender waits for the batch's next part: hand it over with ``takePart(batch:)`` once
+        /// this event's reports are all in (one part per batch and event, not per record).
+        case partWaiting(batch: UInt64)
         /// A report for a batch or slot we do not know (should not happen; log it).
         case unknown
     }
@@ -192,9 +238,21 @@ struct ProducerStateMachine<DeliveryWaiter, CapacityWaiter, BatchWaiter> {
     /// A delivery report for record `index` of batch `id`.
     mutating func batchDelivered(batch id: UInt64, index: Int, result: Result<KafkaDeliveryReport, KafkaError>) -> BatchDeliveredAction {
         guard batches[id]?.fill(index, result) == true else { return .unknown }
+        if batches[id]!.partWaiter != nil {
+            return batches[id]!.fresh.count == 1 ? .partWaiting(batch: id) : .none
+        }
         guard batches[id]!.outstanding == 0, let waiter = batches[id]!.waiter else { return .none }
         let results = batches.removeValue(forKey: id)!.finalResults
         return .resume(waiter, results)
+    }
+
+    /// The part for the sender waiting on batch `id` (after ``BatchDeliveredAction/partWaiting(batch:)``).
+    mutating func takePart(batch id: UInt64) -> (PartWaiter, KafkaBatchPart)? {
+        guard var entry = batches[id], let waiter = entry.partWaiter, !entry.fresh.isEmpty else { return nil }
+        entry.partWaiter = nil
+        let part = entry.takePart()
+        batches[id] = entry.outstanding == 0 ? nil : entry
+        return (waiter, part)
     }
 
     // MARK: Delivery reports (poll thread)
@@ -265,16 +323,20 @@ struct ProducerStateMachine<DeliveryWaiter, CapacityWaiter, BatchWaiter> {
     /// The handle is destroyed: every record without report fails (never hangs).
     mutating func finishShutdown() -> (
         records: [(DeliveryWaiter, Result<KafkaDeliveryReport, KafkaError>)],
-        batches: [(BatchWaiter, [Result<KafkaDeliveryReport, KafkaError>])]
+        batches: [(BatchWaiter, [Result<KafkaDeliveryReport, KafkaError>])],
+        parts: [(PartWaiter, KafkaBatchPart)]
     ) {
         var batchResumes: [(BatchWaiter, [Result<KafkaDeliveryReport, KafkaError>])] = []
+        var partResumes: [(PartWaiter, KafkaBatchPart)] = []
         for id in Array(batches.keys) {
             for index in batches[id]!.results.indices { _ = batches[id]!.fill(index, .failure(Self.lostAtShutdownError)) }
             if let waiter = batches[id]!.waiter {
                 batchResumes.append((waiter, batches.removeValue(forKey: id)!.finalResults))
+            } else if let part = takePart(batch: id) {
+                partResumes.append(part)
             }
         }
-        return (finishRecordsAtShutdown(), batchResumes)
+        return (finishRecordsAtShutdown(), batchResumes, partResumes)
     }
 
     private mutating func finishRecordsAtShutdown() -> [(DeliveryWaiter, Result<KafkaDeliveryReport, KafkaError>)] {

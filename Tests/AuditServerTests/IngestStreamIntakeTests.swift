@@ -61,4 +61,26 @@ struct IngestStreamIntakeTests {
         let r8 = waiting.finish()
         #expect(r8.unitMaker == "maker")
     }
+
+    @Test("takeArrived hands over what arrived without waiting, and nothing when nothing did")
+    func takeArrivedDoesNotWait() {
+        var intake = Intake(maxInFlight: 10)
+        #expect(intake.takeArrived().isEmpty)
+        _ = intake.receive(1)
+        _ = intake.receive(2)
+        #expect(intake.takeArrived() == [1, 2])
+        #expect(intake.takeArrived().isEmpty)
+        guard case .wait = intake.nextUnit("maker") else { Issue.record("the taken events are not handed over twice"); return }
+    }
+
+    @Test("a small unit waits for the events behind it only when units follow each other closely")
+    func coalescing() {
+        var coalescing = UnitCoalescing()
+        let start = ContinuousClock.now
+        #expect(coalescing.wait(forUnitOf: 1, at: start) == nil, "the first unit goes at once")
+        #expect(coalescing.wait(forUnitOf: 1, at: start + .milliseconds(1)) == coalescing.window, "a busy stream's small unit waits")
+        #expect(coalescing.wait(forUnitOf: coalescing.maxEvents, at: start + .milliseconds(2)) == nil, "a large unit goes at once")
+        #expect(coalescing.wait(forUnitOf: 1, at: start + .milliseconds(3)) == coalescing.window)
+        #expect(coalescing.wait(forUnitOf: 1, at: start + .seconds(1)) == nil, "an occasional event goes at once")
+    }
 }

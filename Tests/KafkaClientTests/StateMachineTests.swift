@@ -3,7 +3,7 @@ import Testing
 
 @Suite("Producer pending-delivery table")
 struct ProducerStateMachineTests {
-    typealias Machine = ProducerStateMachine<String, Int, String>
+    typealias Machine = ProducerStateMachine<String, Int, String, String>
 
     static let report = KafkaDeliveryReport(topic: "t", partition: 1, offset: 42, timestampMilliseconds: nil)
 
@@ -90,6 +90,51 @@ struct ProducerStateMachineTests {
         guard case .failure(let error) = results[1] else { Issue.record("expected failure"); return }
         #expect(error.isRetriable)
         guard case .fail = machine.beginBatch(count: 1) else { Issue.record("a shut-down producer takes no batch"); return }
+    }
+
+    @Test("a batch taken in parts: each part holds the records resolved since the last, one hand-over per delivery event")
+    func batchInParts() throws {
+        var machine = Machine()
+        guard case .produce(let batch, _) = machine.beginBatch(count: 5) else { Issue.record("expected produce"); return }
+        machine.batchProduced(batch: batch, rejected: [(index: 4, error: KafkaError(code: .invalidArgument, message: "too large"))])
+        _ = machine.batchDelivered(batch: batch, index: 1, result: .success(Self.report(offset: 1)))
+        // What was resolved before the sender asked is its first part.
+        guard case .part(let first) = machine.attachPart(batch: batch, waiter: "sender") else { Issue.record("expected a part"); return }
+        #expect(first.indices == [1, 4] && (try? first.results[0].get().offset) == 1 && (try? first.results[1].get()) == nil)
+        guard case .wait = machine.attachPart(batch: batch, waiter: "sender") else { Issue.record("expected wait"); return }
+        // One delivery event for two records of one partition: one hand-over, after both.
+        guard case .partWaiting(batch) = machine.batchDelivered(batch: batch, index: 0, result: .success(Self.report(offset: 5))) else {
+            Issue.record("expected a part waiting"); return
+        }
+        guard case .none = machine.batchDelivered(batch: batch, index: 3, result: .success(Self.report(offset: 6))) else { Issue.record("expected none"); return }
+        let taken = machine.takePart(batch: batch)
+        let (waiter, second) = try #require(taken)
+        #expect(waiter == "sender" && second.indices == [0, 3])
+        let again = machine.takePart(batch: batch)
+        #expect(again == nil)
+        // The last record: its part ends the batch.
+        _ = machine.batchDelivered(batch: batch, index: 2, result: .success(Self.report(offset: 9)))
+        guard case .part(let last) = machine.attachPart(batch: batch, waiter: "sender") else { Issue.record("expected a part"); return }
+        #expect(last.indices == [2])
+        #expect(machine.unresolvedBatchCount == 0)
+        guard case .done = machine.attachPart(batch: batch, waiter: "sender") else { Issue.record("expected done"); return }
+    }
+
+    @Test("at shutdown a sender waiting for a part gets the rest of the batch as retriable failures")
+    func batchInPartsAtShutdown() throws {
+        var machine = Machine()
+        guard case .produce(let batch, _) = machine.beginBatch(count: 3) else { Issue.record("expected produce"); return }
+        machine.batchProduced(batch: batch, rejected: [])
+        _ = machine.batchDelivered(batch: batch, index: 0, result: .success(Self.report(offset: 1)))
+        guard case .part = machine.attachPart(batch: batch, waiter: "sender"), case .wait = machine.attachPart(batch: batch, waiter: "sender") else {
+            Issue.record("expected a part, then wait"); return
+        }
+        _ = machine.beginShutdown()
+        let resumed = machine.finishShutdown()
+        let (waiter, part) = try #require(resumed.parts.first)
+        #expect(waiter == "sender" && part.indices == [1, 2])
+        #expect(part.results.allSatisfy { if case .failure(let error) = $0 { error.isRetriable } else { false } })
+        #expect(machine.unresolvedBatchCount == 0)
     }
 
     @Test func theLastProduceCallToEndDuringShutdownSaysSo() {

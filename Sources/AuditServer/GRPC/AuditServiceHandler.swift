@@ -102,9 +102,11 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
 
     /// The stream in units of work: a reader hands each received event to the intake (and stops
     /// reading while `maxInFlightPerStream` events are unanswered); the unit maker takes every
-    /// event received since its last unit and runs them through the pipeline as one batch, and
-    /// starts the next unit as soon as this one is handed to Kafka; one writer sends each unit's
-    /// results, in the per-event form the proto promises, once the unit is durable.
+    /// event received since its last unit (a small unit of a busy stream waits a moment for the
+    /// events behind it: ``UnitCoalescing``) and runs them through the pipeline as one batch, and
+    /// starts the next unit as soon as this one is handed to Kafka; one writer sends the unit's
+    /// results, in the per-event form the proto promises, as each of its partitions is
+    /// acknowledged.
     private func ingest(
         _ request: RPCAsyncSequence<Auditpipe_V1_IngestRequest, any Error>,
         _ response: RPCWriter<Auditpipe_V1_IngestResult>,
@@ -113,7 +115,7 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         let intake = IngestStreamIntake<Auditpipe_V1_IngestRequest>(maxInFlight: maxInFlightPerStream)
         let (results, resultsContinuation) = AsyncStream.makeStream(of: [Auditpipe_V1_IngestResult].self)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            // One writer: each unit's results go out together, as soon as the unit is durable.
+            // One writer: the results of each part go out together, as soon as they are known.
             group.addTask {
                 do {
                     for await unit in results {
@@ -136,14 +138,25 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
                 }
             }
             await withDiscardingTaskGroup { units in
-                while let unit = await intake.nextUnit() {
+                var coalescing = UnitCoalescing()
+                while var unit = await intake.nextUnit() {
+                    if let wait = coalescing.wait(forUnitOf: unit.count, at: .now) {
+                        try? await Task.sleep(for: wait)
+                        unit += intake.takeArrived()
+                    }
                     // The unit's CPU work happens here; the next unit starts as soon as this one
                     // is handed to Kafka, so the events that arrive meanwhile travel together.
                     let pending = await self.submit(unit.map(\.event))
                     units.addTask {
-                        var answers = await pending.results()
-                        for index in answers.indices { answers[index].sequence = unit[index].sequence }
-                        resultsContinuation.yield(answers)
+                        // Each part as Kafka acknowledges it: an event waits for its own
+                        // partition, not for the unit's slowest.
+                        await pending.forEachPart { part in
+                            resultsContinuation.yield(part.map { index, result in
+                                var answer = result
+                                answer.sequence = unit[index].sequence
+                                return answer
+                            })
+                        }
                     }
                 }
             }
@@ -296,31 +309,55 @@ struct PendingIngestResults: Sendable {
     let acceptedIndices: [Int]
     let pending: PendingIngest
 
-    /// Waits until every event is durable or refused; call it exactly once.
+    /// Waits until every event is durable or refused, one result per event in order; call it
+    /// (or ``forEachPart(_:)``) exactly once.
     func results() async -> [Auditpipe_V1_IngestResult] {
         var results = self.results
-        let outcomes = await pending.outcomes()
-        for (outcome, index) in zip(outcomes, acceptedIndices) {
-            switch outcome {
-            case .durable(let position):
-                results[index].status = .durable
-                results[index].kafkaPartition = position.partition
-                results[index].kafkaOffset = position.offset
-            case .invalid(let violations):
-                results[index].status = .invalid
-                results[index].violations = violations.map { violation in
-                    .with {
-                        $0.field = violation.field
-                        $0.rule = violation.rule
-                        $0.description_p = violation.description
-                    }
-                }
-            case .unavailable(let reason):
-                results[index].status = .unavailable
-                results[index].message = reason
-            }
+        await pending.forEachPart { part in
+            for (index, outcome) in part { Self.apply(outcome, to: &results[acceptedIndices[index]]) }
         }
         return results
+    }
+
+    /// Hands over the results as they are known: the events refused before the pipeline (not
+    /// allowed for their tenant) and by it first, then the others as Kafka acknowledges them.
+    /// Each part holds the event's index in the unit with its result; call it (or
+    /// ``results()``) exactly once.
+    func forEachPart(_ body: ([(index: Int, result: Auditpipe_V1_IngestResult)]) async -> Void) async {
+        if acceptedIndices.count < results.count {
+            var accepted = [Bool](repeating: false, count: results.count)
+            for index in acceptedIndices { accepted[index] = true }
+            await body(results.indices.filter { !accepted[$0] }.map { ($0, results[$0]) })
+        }
+        await pending.forEachPart { part in
+            await body(part.map { index, outcome in
+                let unitIndex = acceptedIndices[index]
+                var result = results[unitIndex]
+                Self.apply(outcome, to: &result)
+                return (unitIndex, result)
+            })
+        }
+    }
+
+    private static func apply(_ outcome: IngestOutcome, to result: inout Auditpipe_V1_IngestResult) {
+        switch outcome {
+        case .durable(let position):
+            result.status = .durable
+            result.kafkaPartition = position.partition
+            result.kafkaOffset = position.offset
+        case .invalid(let violations):
+            result.status = .invalid
+            result.violations = violations.map { violation in
+                .with {
+                    $0.field = violation.field
+                    $0.rule = violation.rule
+                    $0.description_p = violation.description
+                }
+            }
+        case .unavailable(let reason):
+            result.status = .unavailable
+            result.message = reason
+        }
     }
 }
 

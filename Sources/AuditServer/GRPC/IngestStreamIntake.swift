@@ -67,6 +67,11 @@ package struct IngestStreamIntakeState<Message, ReaderWaiter, UnitWaiter> {
         return .wait
     }
 
+    /// The events received since the last unit, without waiting (empty when none).
+    package mutating func takeArrived() -> [Message] {
+        pending.isEmpty ? [] : takePending()
+    }
+
     /// `count` events were answered: returns the reader to resume when there is room again.
     package mutating func answered(_ count: Int) -> ReaderWaiter? {
         inFlight -= count
@@ -91,6 +96,28 @@ package struct IngestStreamIntakeState<Message, ReaderWaiter, UnitWaiter> {
         unit.reserveCapacity(pending.count)
         swap(&unit, &pending)
         return unit
+    }
+}
+
+/// When a unit of an Ingest stream waits for the events behind it. A caller that sends one event
+/// at a time, often (a service sending each user action as it happens), would make every event a
+/// unit of its own, each paying the hand-offs to Kafka and back. When units follow each other
+/// within twice ``window``, a unit of fewer than ``maxEvents`` waits ``window`` and takes what
+/// arrived meanwhile; an occasional event goes at once. The wait is short against the producer's
+/// linger (25 ms), and a unit's events are answered as their own partition is acknowledged, not
+/// when its slowest partition is, so it adds about the window to an acknowledgement.
+package struct UnitCoalescing {
+    package var window: Duration = .milliseconds(2)
+    package var maxEvents = 64
+    private var lastUnit: ContinuousClock.Instant?
+
+    package init() {}
+
+    /// A unit of `count` events is taken at `now`: how long it waits for more (nil: it goes at once).
+    package mutating func wait(forUnitOf count: Int, at now: ContinuousClock.Instant) -> Duration? {
+        defer { lastUnit = now }
+        guard count < maxEvents, let lastUnit, lastUnit.duration(to: now) < window * 2 else { return nil }
+        return window
     }
 }
 
@@ -131,6 +158,11 @@ final class IngestStreamIntake<Message: Sendable>: Sendable {
             case .wait: break
             }
         }
+    }
+
+    /// The events received since the last unit, without waiting (empty when none).
+    func takeArrived() -> [Message] {
+        state.withLock { $0.takeArrived() }
     }
 
     /// `count` events were answered.

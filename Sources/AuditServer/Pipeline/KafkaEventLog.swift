@@ -26,32 +26,34 @@ package struct KafkaEventLog: DurableEventLog {
     }
 
     /// The batch as one `KafkaProducer.enqueueBatch`: its buffer goes to the producer as it is
-    /// (the records' ranges are the same), one waiter for all its delivery reports.
+    /// (the records' ranges are the same), and its results come in parts as partitions are
+    /// acknowledged.
     package func enqueue(batch: EventRecordBatch) async -> PendingAppend {
         let outgoing = KafkaOutgoingBatch(
             topic: topic, headerName: "event_id", bytes: batch.bytes,
             records: batch.entries.map { KafkaOutgoingBatch.Record(key: $0.key, value: $0.value, headerValue: $0.eventID) }
         )
         let pending = await producer.enqueueBatch(outgoing)
-        return PendingAppend { await Self.positions(of: pending) }
+        return PendingAppend { body in
+            await pending.forEachPart { part in await body(Self.positions(of: part)) }
+        }
     }
 
-    private static func positions(of pending: KafkaPendingBatch) async -> [Result<RecordPosition, any Error>] {
-        let reports = await pending.results()
+    private static func positions(of part: KafkaBatchPart) -> PendingAppend.Part {
         var errors: [String: Int] = [:]
-        let results = reports.map { report -> Result<RecordPosition, any Error> in
+        let positions = zip(part.indices, part.results).map { index, report -> (index: Int, result: Result<RecordPosition, any Error>) in
             switch report {
             case .success(let report):
-                return .success(RecordPosition(partition: report.partition, offset: report.offset))
+                return (index, .success(RecordPosition(partition: report.partition, offset: report.offset)))
             case .failure(let error):
                 errors[Self.reason(of: error), default: 0] += 1
-                return .failure(error)
+                return (index, .failure(error))
             }
         }
         for (reason, count) in errors {
             Counter(label: "auditpipe_kafka_produce_errors_total", dimensions: [("reason", reason)]).increment(by: Int64(count))
         }
-        return results
+        return positions
     }
 
     /// The `reason` label: librdkafka's error name in lower case without the leading
