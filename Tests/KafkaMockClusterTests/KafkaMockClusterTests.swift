@@ -140,6 +140,19 @@ import Glibc
     }
 }
 
+/// A reply that did not come: what was sent, the lines received, and what `read` returned.
+struct LineClientError: Error, CustomStringConvertible {
+    var sent: String
+    var received: [String]
+    var read: Int
+    var errno: Int32
+
+    var description: String {
+        let cause = read == 0 ? "the server closed the connection" : "read failed: \(String(cString: strerror(errno))) (errno \(errno))"
+        return "no reply to \(sent.debugDescription) after \(received.count) lines \(received): \(cause)"
+    }
+}
+
 /// A blocking TCP client for the tests (runs on the test's own thread; tests here are synchronous).
 final class LineClient {
     let fd: Int32
@@ -174,7 +187,11 @@ final class LineClient {
         var lines: [String] = []
         var byte: UInt8 = 0
         while lines.count < replies {
-            guard read(fd, &byte, 1) == 1 else { throw POSIXError(.ETIMEDOUT) }
+            let count = read(fd, &byte, 1)
+            if count < 0, errno == EINTR { continue }  // a signal, not an answer: read again
+            guard count == 1 else {
+                throw LineClientError(sent: text, received: lines, read: count, errno: count < 0 ? errno : 0)
+            }
             if byte == UInt8(ascii: "\n") {
                 lines.append(String(decoding: received, as: UTF8.self))
                 received = []
