@@ -13,7 +13,7 @@ package struct BenchEventCorpus: Sendable {
     package let templates: [AuditEvent]
 
     /// `count` templates from `seed`, with timestamps just before `nowMilliseconds`.
-    package init(count: Int = 1024, seed: UInt64 = 0x5EED, nowMilliseconds: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) {
+    package init(count: Int = 1024, seed: UInt64 = 0x5EED, nowMilliseconds: Int64 = UnixTime.nowMilliseconds()) {
         precondition(count >= 1, "a corpus has at least one event")
         var random = SplitMix64(seed: seed)
         let kinds: [(type: String, action: String, resource: String)] = [
@@ -72,7 +72,7 @@ package struct BenchEventCorpus: Sendable {
     /// - Throws: `BenchError` when a template is refused (a bug in the corpus or an incompatible schema).
     package func wireRecords(schema: RegisteredSchema) throws(BenchError) -> [(key: [UInt8], value: [UInt8], eventID: String)] {
         let validator = EventValidator()
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = UnixTime.nowMilliseconds()
         return try templates.map { event throws(BenchError) -> (key: [UInt8], value: [UInt8], eventID: String) in
             let violations = validator.violations(of: event, nowMilliseconds: now)
             guard violations.isEmpty else { throw BenchError("corpus event \(event.eventID) is invalid: \(violations)") }

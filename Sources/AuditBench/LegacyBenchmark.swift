@@ -90,7 +90,7 @@ package enum LegacyBenchmark {
             throw BenchError("\(configuration.rulesPath) has no source `\(configuration.source)`")
         }
         let mapper = LegacyMapper(rules: sourceRules)
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = UnixTime.nowMilliseconds()
         return try (0..<configuration.payloadPool).map { index -> LegacyBenchPayload in
             let records = LegacyAuthGatewayGenerator.records(
                 first: index * configuration.batchSize, count: configuration.batchSize, runID: runID, nowMilliseconds: now

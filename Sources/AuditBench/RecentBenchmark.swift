@@ -109,7 +109,7 @@ package struct RecentBenchmark: Sendable {
         let client = try AuditPipeClient(configuration: AuditPipeClientConfiguration(host: server.grpcHost, port: server.grpcPort))
         let connections = Task { try await client.run() }
         defer { client.shutdown(); connections.cancel() }
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = UnixTime.nowMilliseconds()
         var events: [AuditEvent] = []
         for index in 0..<100 {
             let isLogin = index % 3 == 0

@@ -69,7 +69,7 @@ struct RecentWriteBenchmark {
     private func measureFreshness(client: AuditPipeClient, service: Auditpipe_V1_AuditService.Client<HTTP2ClientTransport.Posix>, run: String) async throws -> BenchResult {
         let clock = ContinuousClock()
         let log = FreshnessLog()
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = UnixTime.nowMilliseconds()
         let schedule = OpenLoopSchedule(rate: rate, durationSeconds: duration.seconds)
         let interval = pollInterval
         let probes = (0..<Self.probeUsers).map { "bench-rw-\(run)-probe-\($0)" }
@@ -138,7 +138,7 @@ struct RecentWriteBenchmark {
         guard let redisPID, ProcessCPU.seconds(of: redisPID) != nil else {
             throw BenchSetupError("cannot read Redis' CPU time: no readable /proc/PID/stat for its pid file (--redis-pid-file)")
         }
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = UnixTime.nowMilliseconds()
         let writtenBefore = try await serverCounter(server, "auditpipe_recent_events_written_total")
         let batchesBefore = try await serverCounter(server, "auditpipe_recent_batches_written_total")
         let cpuBefore = ProcessCPU.seconds(of: redisPID) ?? 0

@@ -295,7 +295,7 @@ package struct SinkThroughputBenchmark: Sendable {
     /// Produces `count` seed-schema events, partition `i % partitions`, with up to 20,000 in flight.
     static func produce(count: Int, partitions: Int, topic: String, producer: KafkaProducer) async throws {
         let window = 20_000
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = UnixTime.nowMilliseconds()
         var next = 0
         var writer = AvroBinaryWriter()
         while next < count {

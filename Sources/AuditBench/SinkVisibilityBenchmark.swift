@@ -76,7 +76,7 @@ package struct SinkVisibilityBenchmark: Sendable {
     }
 
     private func measure(client: AuditPipeClient, admin: ClickHouseClient, database: String, run: String) async throws -> [BenchResult] {
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = UnixTime.nowMilliseconds()
         // Warm-up: the sink group must have joined and the whole path be hot before measuring.
         let warmup = (0..<200).map { SinkBenchEvents.event($0, now: now, tenantPrefix: "bench-vis-\(run)-") }
         let warmResults: [IngestResult] = try await client.ingest(warmup)
@@ -113,7 +113,7 @@ package struct SinkVisibilityBenchmark: Sendable {
                 try? await Task.sleep(until: pollStart + interval, clock: clock)
             }
         }
-        let eventNow = Int64(Date().timeIntervalSince1970 * 1000)
+        let eventNow = UnixTime.nowMilliseconds()
         let tenantPrefix = "bench-vis-\(run)-"
         let measurement = try await client.withIngestStream { first in
             try await client.withIngestStream { second in

@@ -5,7 +5,7 @@ import Foundation
 public enum UUIDv7 {
     /// A new UUIDv7 string for the current time, in the canonical lowercase 8-4-4-4-12 form.
     public static func make() -> String {
-        make(milliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+        make(milliseconds: UnixTime.nowMilliseconds())
     }
 
     /// A new UUIDv7 string for the given Unix time in milliseconds.

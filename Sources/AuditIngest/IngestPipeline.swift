@@ -167,7 +167,7 @@ public struct IngestPipeline: Sendable {
         self.validator = validator
         self.schemas = schemas
         self.log = log
-        self.clock = clock ?? { Int64(Date().timeIntervalSince1970 * 1000) }
+        self.clock = clock ?? { UnixTime.nowMilliseconds() }
     }
 
     /// Ingests one event; returns once it is durable or refused.

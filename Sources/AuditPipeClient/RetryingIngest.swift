@@ -16,7 +16,7 @@ extension AuditEvent {
         AuditEvent(
             eventID: UUIDv7.make(), tenantID: tenant, actorID: actor, eventType: type,
             resource: resource, action: action,
-            timestampMilliseconds: timestampMilliseconds ?? Int64(Date().timeIntervalSince1970 * 1000),
+            timestampMilliseconds: timestampMilliseconds ?? UnixTime.nowMilliseconds(),
             metadata: metadata
         )
     }
@@ -48,7 +48,7 @@ extension AuditPipeClient {
     ///   acknowledged at the deadline.
     public func ingest(_ events: [AuditEvent], retry policy: RetryPolicy = .default) async throws -> [IngestResult] {
         let validator = EventValidator()
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = UnixTime.nowMilliseconds()
         var results = [IngestResult?](repeating: nil, count: events.count)
         var pending: [Int] = []
         for (index, event) in events.enumerated() {

@@ -1,3 +1,4 @@
+import AuditEvents
 public import AuditIntegrity
 import CoreMetrics
 import Foundation
@@ -103,7 +104,7 @@ public final class ChainCheckpointService: Service, Sendable {
             ? heads.due(now: now, interval: .zero, events: 1)
             : heads.due(now: now, interval: configuration.interval, events: configuration.everyEvents)
         guard !due.isEmpty else { return [] }
-        let signedAt = Int64(Date().timeIntervalSince1970 * 1000)
+        let signedAt = UnixTime.nowMilliseconds()
         var signed: [SignedCheckpoint] = []
         for head in due.sorted(by: { $0.tenantID < $1.tenantID }) {
             do {

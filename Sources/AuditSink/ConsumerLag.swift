@@ -1,3 +1,4 @@
+import AuditEvents
 import CoreMetrics
 import Foundation
 package import KafkaClient
@@ -135,7 +136,7 @@ final class GroupLagState: Sendable {
     func read(_ record: KafkaMessage) {
         let partition = KafkaTopicPartition(topic: record.topic, partition: record.partition)
         state.withLock { state in
-            state.pending[partition, default: []].append(record.timestampMilliseconds ?? Int64(Date().timeIntervalSince1970 * 1000))
+            state.pending[partition, default: []].append(record.timestampMilliseconds ?? UnixTime.nowMilliseconds())
         }
     }
 

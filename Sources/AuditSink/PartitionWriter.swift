@@ -80,7 +80,7 @@ final class PartitionWriter: Sendable {
 
     /// Records of this partition, in offset order.
     func receive(_ records: [KafkaMessage]) async {
-        let wallClock = Int64(Date().timeIntervalSince1970 * 1000)
+        let wallClock = UnixTime.nowMilliseconds()
         let now = ContinuousClock.now
         let actions = state.withLock { batcher in
             var actions: [PartitionBatcher.Action] = []
@@ -267,7 +267,7 @@ final class PartitionWriter: Sendable {
                     chain = ChainPlanner.link(rows, from: try await chainHeads(of: rows, batch: batch))
                 }
                 let started = ContinuousClock.now
-                try await context.store.insert(rows, token: batch.deduplicationToken, ingestedAt: Int64(Date().timeIntervalSince1970 * 1000), links: chain?.links)
+                try await context.store.insert(rows, token: batch.deduplicationToken, ingestedAt: UnixTime.nowMilliseconds(), links: chain?.links)
                 let inserted = ContinuousClock.now
                 try await checkpoint(.inserted, range)
                 try await context.store.recordKeys(of: rows, token: batch.deduplicationToken)
@@ -299,7 +299,7 @@ final class PartitionWriter: Sendable {
                     continue
                 case .deadLetter(let redrive):
                     let stage: DeadLetter.Stage = redrive ? .insertRetriesExhausted : .insertRejected
-                    let now = Int64(Date().timeIntervalSince1970 * 1000)
+                    let now = UnixTime.nowMilliseconds()
                     deadLetters = batch.records.indices.compactMap { index -> (KafkaMessage, DeadLetter)? in
                         // Poison records get their own letter below.
                         if let outcomes, !outcomes[index].isEvent { return nil }
@@ -316,7 +316,7 @@ final class PartitionWriter: Sendable {
                 break
             }
         }
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = UnixTime.nowMilliseconds()
         for case .poison(let poison) in outcomes ?? [] {
             deadLetters.append((poison.record, DeadLetter(reason: poison.reason, source: poison.record, stage: poison.stage, attempts: 1, timeMilliseconds: now, redrive: false)))
         }

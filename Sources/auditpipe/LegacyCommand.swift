@@ -1,4 +1,5 @@
 import ArgumentParser
+import AuditEvents
 import Foundation
 import LegacyMapping
 
@@ -119,7 +120,7 @@ struct LegacyTestCommand: ParsableCommand {
         }
         guard let data else { throw ValidationError("cannot read the sample file \(sample)") }
 
-        let now = nowMilliseconds ?? Int64(Date().timeIntervalSince1970 * 1000)
+        let now = nowMilliseconds ?? UnixTime.nowMilliseconds()
         let mapper = LegacyMapper(rules: sourceRules)
         let result = mapper.mapPayload(
             Array(data), format: payloadFormat, position: kafkaPosition,

@@ -58,7 +58,7 @@ package final class LegacyIntake: Sendable {
         allowTenant: @Sendable (String) -> Bool = { _ in true }
     ) async -> Result<[ItemOutcome], Refusal> {
         guard let mapper = mappers[source] else { return .failure(.unknownSource(source)) }
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = UnixTime.nowMilliseconds()
         let mapped = mapper.mapPayload(
             payload, limits: limits, position: position,
             receivedAtMilliseconds: receivedAtMilliseconds ?? now, nowMilliseconds: now
@@ -90,7 +90,7 @@ package final class LegacyIntake: Sendable {
         await quarantine(
             LegacyQuarantineEntry(
                 source: source, stage: .parse, reasons: [reason], originalBytes: payload, intake: .kafka,
-                origin: position, itemIndex: nil, quarantinedAtMilliseconds: Int64(Date().timeIntervalSince1970 * 1000)
+                origin: position, itemIndex: nil, quarantinedAtMilliseconds: UnixTime.nowMilliseconds()
             )
         )
     }

@@ -498,7 +498,7 @@ package final class SimulationRunner: Sendable {
     }
 
     private func nowMilliseconds() -> Int64 {
-        Int64(Date().timeIntervalSince1970 * 1000)
+        UnixTime.nowMilliseconds()
     }
 
     private func progressLine(_ text: String) {
