@@ -164,7 +164,7 @@ let package = Package(
         .target(
             name: "AuditQuery",
             dependencies: [
-                "ClickHouseHTTP", "AuditPipeProto",
+                "AuditEvents", "ClickHouseHTTP", "AuditPipeProto",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
             ],

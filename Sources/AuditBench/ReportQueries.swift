@@ -1,3 +1,4 @@
+import AuditEvents
 import Foundation
 
 /// The pure parts of `auditpipe bench report`: where the generated events go, the SQL that
@@ -23,23 +24,12 @@ package enum ReportDataSet {
 
     /// Milliseconds since the Unix epoch of 00:00 UTC on the first day of `month` (1-12) of `year`.
     package static func monthStartMilliseconds(year: Int, month: Int) -> Int64 {
-        Int64(daysFromCivil(year: year, month: month, day: 1)) * 86_400_000
+        CivilDate.days(year: Int64(year), month: Int64(month), day: 1) * 86_400_000
     }
 
     /// The `[from, to)` range of the report's month.
     package static var reportRange: (from: Int64, to: Int64) {
         (monthStartMilliseconds(year: year, month: reportMonth), monthStartMilliseconds(year: year, month: reportMonth + 1))
-    }
-
-    /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-    package static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
     }
 
     /// One `INSERT … SELECT … FROM numbers(first, count)`: rows `first ..< first + count`, all

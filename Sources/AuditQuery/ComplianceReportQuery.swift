@@ -1,3 +1,5 @@
+import AuditEvents
+
 /// A dimension an aggregate compliance report groups by.
 public enum ReportDimension: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// The event type (`auth`, `data_change`, ...).
@@ -214,9 +216,9 @@ public enum ReportTime {
     /// ASCII) at `pointer`. Years outside 0...9999 (outside ClickHouse's DateTime64 range) are
     /// written modulo 10,000.
     public static func writeRFC3339(milliseconds: Int64, to pointer: UnsafeMutableRawPointer) {
-        let days = floorDiv(milliseconds, 86_400_000)
+        let days = CivilDate.floorDivision(milliseconds, 86_400_000)
         let msOfDay = Int(milliseconds - days * 86_400_000)
-        let (year, month, day) = civil(fromDays: days)
+        let (year, month, day) = CivilDate.date(fromDays: days)
         @inline(__always) func put(_ value: Int, _ width: Int, _ at: Int) {
             var value = value
             for index in stride(from: at + width - 1, through: at, by: -1) {
@@ -243,45 +245,6 @@ public enum ReportTime {
 
     /// Milliseconds since the Unix epoch of midnight UTC starting a calendar day.
     public static func milliseconds(year: Int64, month: Int64, day: Int64) -> Int64 {
-        days(year: year, month: month, day: day) * 86_400_000
-    }
-
-    /// The number of days in `month` (1-12) of `year`.
-    public static func daysIn(month: Int64, year: Int64) -> Int64 {
-        switch month {
-        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: return 30
-        default: return 31
-        }
-    }
-
-    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
-        let q = a / b
-        return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
-    }
-
-    /// Howard Hinnant's `civil_from_days`.
-    static func civil(fromDays days: Int64) -> (Int64, Int64, Int64) {
-        let z = days + 719_468
-        let era = floorDiv(z, 146_097)
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let y = yoe + era * 400
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (m <= 2 ? y + 1 : y, m, d)
-    }
-
-    /// Howard Hinnant's `days_from_civil`.
-    static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = floorDiv(y, 400)
-        let yoe = y - era * 400
-        let mp = month > 2 ? month - 3 : month + 9
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
+        CivilDate.days(year: year, month: month, day: day) * 86_400_000
     }
 }

@@ -1,3 +1,5 @@
+import AuditEvents
+
 /// How a source writes its timestamps. Every format yields milliseconds since the Unix epoch
 /// (UTC); finer fractions are truncated to the millisecond.
 package enum LegacyTimestampFormat: String, Sendable, Hashable, CaseIterable {
@@ -168,30 +170,11 @@ package enum LegacyTimestamp {
 
     static func civilMilliseconds(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, millis: Int, offsetSeconds: Int) -> Result<Int64, LegacyTimestampError> {
         guard (1...12).contains(month) else { return .failure("month \(month) does not exist") }
-        guard day >= 1, day <= daysInMonth(year: year, month: month) else { return .failure("day \(day) does not exist in \(year)-\(month < 10 ? "0" : "")\(month)") }
+        guard day >= 1, day <= CivilDate.daysIn(month: Int64(month), year: Int64(year)) else { return .failure("day \(day) does not exist in \(year)-\(month < 10 ? "0" : "")\(month)") }
         guard hour <= 23, minute <= 59, second <= 59 else { return .failure("time of day out of range (leap seconds are not accepted)") }
-        let days = daysFromCivil(year: year, month: month, day: day)
-        let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetSeconds)
+        let days = CivilDate.days(year: Int64(year), month: Int64(month), day: Int64(day))
+        let seconds = days * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetSeconds)
         return .success(seconds * 1000 + Int64(millis))
-    }
-
-    static func daysInMonth(year: Int, month: Int) -> Int {
-        switch month {
-        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
     }
 
     /// RFC 3339 text of `milliseconds` in UTC: `2024-03-01T12:30:00.000Z`.
@@ -201,17 +184,8 @@ package enum LegacyTimestamp {
         if ms < 0 { totalSeconds -= 1; ms += 1000 }
         var (days64, secondsOfDay) = totalSeconds.quotientAndRemainder(dividingBy: 86_400)
         if secondsOfDay < 0 { days64 -= 1; secondsOfDay += 86_400 }
-        let days = Int(days64)
-        // H. Hinnant's civil_from_days.
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        let date = CivilDate.date(fromDays: days64)
+        let (year, month, day) = (Int(date.year), Int(date.month), Int(date.day))
         func pad(_ n: Int, _ width: Int) -> String {
             let s = String(n)
             return String(repeating: "0", count: max(0, width - s.count)) + s

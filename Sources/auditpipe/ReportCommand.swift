@@ -1,4 +1,5 @@
 import ArgumentParser
+import AuditEvents
 import AuditPipeProto
 import AuditQuery
 import Foundation
@@ -261,7 +262,7 @@ enum ReportDate {
         let bytes = Array(text.utf8)
         if bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
            let year = Int64(text.prefix(4)), let month = Int64(text.dropFirst(5).prefix(2)), let day = Int64(text.suffix(2)),
-           (1...12).contains(month), (1...ReportTime.daysIn(month: month, year: year)).contains(day) {
+           (1...12).contains(month), (1...CivilDate.daysIn(month: month, year: year)).contains(day) {
             return ReportTime.milliseconds(year: year, month: month, day: day)
         }
         for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {

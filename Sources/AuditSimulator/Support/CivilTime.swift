@@ -1,3 +1,5 @@
+import AuditEvents
+
 /// Calendar arithmetic on milliseconds since the Unix epoch (proleptic Gregorian, no leap seconds)
 /// and the timestamp spellings legacy producers use. Pure, so generated payloads are exact and
 /// testable without a clock or a locale.
@@ -15,45 +17,22 @@ package struct CivilTime: Sendable, Hashable {
     /// The wall-clock time at `offsetSeconds` east of UTC.
     package init(milliseconds: Int64, offsetSeconds: Int = 0) {
         let local = milliseconds + Int64(offsetSeconds) * 1000
-        let days = Int(floorDiv(local, 86_400_000))
-        let msOfDay = Int(local - Int64(days) * 86_400_000)
-        (year, month, day) = CivilTime.civil(fromDays: days)
+        let days = CivilDate.floorDivision(local, 86_400_000)
+        let msOfDay = Int(local - days * 86_400_000)
+        let date = CivilDate.date(fromDays: days)
+        (year, month, day) = (Int(date.year), Int(date.month), Int(date.day))
         hour = msOfDay / 3_600_000
         minute = msOfDay / 60_000 % 60
         second = msOfDay / 1000 % 60
         millisecond = msOfDay % 1000
-        weekday = ((days % 7) + 11) % 7 // 1970-01-01 was a Thursday (4)
-    }
-
-    /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-    package static func days(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    static func civil(fromDays z0: Int) -> (Int, Int, Int) {
-        let z = z0 + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+        weekday = Int(((days % 7) + 11) % 7) // 1970-01-01 was a Thursday (4)
     }
 
     /// Midnight UTC of the first day of the month of `milliseconds`, and of the next month.
     package static func monthRange(containing milliseconds: Int64) -> (from: Int64, to: Int64) {
         let t = CivilTime(milliseconds: milliseconds)
-        let from = Int64(days(year: t.year, month: t.month, day: 1)) * 86_400_000
-        let nextYear = t.month == 12 ? t.year + 1 : t.year
-        let nextMonth = t.month == 12 ? 1 : t.month + 1
-        let to = Int64(days(year: nextYear, month: nextMonth, day: 1)) * 86_400_000
+        let from = CivilDate.days(year: Int64(t.year), month: Int64(t.month), day: 1) * 86_400_000
+        let to = CivilDate.days(year: Int64(t.year), month: Int64(t.month) + 1, day: 1) * 86_400_000  // 13: next January
         return (from, to)
     }
 
@@ -87,7 +66,7 @@ package struct CivilTime: Sendable, Hashable {
 
     /// `1795046400.25`: epoch seconds with the milliseconds as a fraction (trailing zeros cut).
     package static func epochSecondsText(_ milliseconds: Int64) -> String {
-        let seconds = floorDiv(milliseconds, 1000)
+        let seconds = CivilDate.floorDivision(milliseconds, 1000)
         let ms = milliseconds - seconds * 1000
         guard ms != 0 else { return String(seconds) }
         var fraction = pad(Int(ms), 3)
@@ -122,9 +101,4 @@ package struct CivilTime: Sendable, Hashable {
         let text = String(value)
         return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
     }
-}
-
-private func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
-    let q = a / b
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
 }
