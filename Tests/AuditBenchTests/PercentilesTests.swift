@@ -1,3 +1,4 @@
+import AuditEvents
 import Foundation
 import Testing
 

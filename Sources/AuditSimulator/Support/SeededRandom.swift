@@ -1,18 +1,16 @@
-/// A small deterministic random generator (SplitMix64): the same seed gives the same run plan,
+import AuditEvents
+
+/// The simulator's seeded generator (``SplitMix64``): the same seed gives the same run plan,
 /// payload shapes and bad-event choices on every machine.
 package struct SeededRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    private var core: SplitMix64
 
     package init(seed: UInt64) {
-        self.state = seed
+        core = SplitMix64(seed: seed)
     }
 
     package mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        core.next()
     }
 
     /// An independent stream for one part of the run (one service), so that adding events to one
@@ -22,7 +20,7 @@ package struct SeededRandom: RandomNumberGenerator, Sendable {
         for byte in label.utf8 {
             hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3
         }
-        var copy = SeededRandom(seed: state ^ hash)
+        var copy = SeededRandom(seed: core.state ^ hash)
         _ = copy.next()
         return copy
     }
