@@ -192,7 +192,7 @@ public final class ClickHouseEventStore: Sendable {
                 """,
                 """
                 INSERT INTO `\(tables.eventKeys)`
-                SELECT \(EventKey.sql), tenant_id, event_id, timestamp, insert_token FROM `\(tables.events)`
+                SELECT \(EventKey.rowFromEvents) FROM `\(tables.events)`
                 WHERE ingested_at >= now64(3) - toIntervalSecond(\(tables.eventKeyRetention.components.seconds))
                 ORDER BY ingested_at DESC
                 """,
@@ -404,7 +404,7 @@ public final class ClickHouseEventStore: Sendable {
         let response = try await client.query(
             """
             INSERT INTO `\(tables.eventKeys)`
-            SELECT \(EventKey.sql), tenant_id, event_id, timestamp, insert_token FROM `\(tables.events)`
+            SELECT \(EventKey.rowFromEvents) FROM `\(tables.events)`
             WHERE tenant_id IN (SELECT tenant_id FROM earlier_inserts)
               AND insert_token IN (SELECT insert_token FROM earlier_inserts)
               AND timestamp BETWEEN fromUnixTimestamp64Milli({lo:Int64}, 'UTC') AND fromUnixTimestamp64Milli({hi:Int64}, 'UTC')
@@ -468,8 +468,9 @@ enum EventKey {
         buffer.writeString(eventID)
     }
 
-    /// The same key computed by ClickHouse from the events table's columns.
-    static let sql = "concat(toString(length(tenant_id)), ':', tenant_id, event_id)"
+    /// A row of the key table (its columns, in order) computed by ClickHouse from a row of the
+    /// events table: the same key, then the tenant, the event id, its time and its insert token.
+    static let rowFromEvents = "concat(toString(length(tenant_id)), ':', tenant_id, event_id), tenant_id, event_id, timestamp, insert_token"
 
     static let lookupComment = SinkQueryComment.eventKeyLookup
     static let recordComment = SinkQueryComment.eventKeyRecord
