@@ -166,10 +166,10 @@ final class LineClient {
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard result == 0 else {
-            close(fd)
-            throw POSIXError(.ECONNREFUSED)
-        }
+        // No close here: once `fd` is set, a throw still runs deinit, which closes it. Closing it
+        // twice could close another test's socket that reused the number meanwhile (tests run in
+        // parallel): that is how ControlServerTests once saw its server drop a fresh connection.
+        guard result == 0 else { throw POSIXError(.ECONNREFUSED) }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
