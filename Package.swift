@@ -1,9 +1,11 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
-/// One settings list for every Swift target (grpc-swift-2's `defaultSwiftSettings`).
+/// One settings list for every Swift target (grpc-swift-2's `defaultSwiftSettings`). A warning
+/// in the project's own code fails its build (`Deploy/check-imports` guards the declared imports).
 let defaultSwiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
+    .treatAllWarnings(as: .error),
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
     .enableUpcomingFeature("MemberImportVisibility"),
@@ -36,18 +38,17 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     ],
     targets: [
-        // MARK: C libraries (Debian packages, found with pkg-config)
+        // MARK: C libraries (Debian packages)
 
         .systemLibrary(
             name: "CRdkafka",
             pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]
         ),
-        .systemLibrary(
-            name: "CHiredis",
-            pkgConfig: "hiredis",
-            providers: [.apt(["libhiredis-dev"])]
-        ),
+        // hiredis (Debian's libhiredis-dev, installed by Deploy/dev/up) from the system include
+        // path: its pkg-config flags add nothing here and one of them, -D_FILE_OFFSET_BITS=64,
+        // makes every build warn ("prohibited flag").
+        .systemLibrary(name: "CHiredis"),
 
         // MARK: Thin wrappers: the only targets that see a C pointer
 
@@ -157,6 +158,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: defaultSwiftSettings
@@ -167,6 +169,8 @@ let package = Package(
                 "AuditEvents", "ClickHouseHTTP", "AuditPipeProto",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: defaultSwiftSettings
         ),
@@ -268,8 +272,11 @@ let package = Package(
             name: "auditpipe",
             dependencies: [
                 "AuditBench",
+                "AuditEvents",
                 "AuditIntegrity",
+                "AuditQuery",
                 "ClickHouseHTTP",
+                "KafkaClient",
                 "AuditServer",
                 "AuditSink",
                 "LegacyMapping",
@@ -281,6 +288,7 @@ let package = Package(
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -414,7 +422,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ClickHouseHTTPTests",
-            dependencies: ["ClickHouseHTTP", "AuditPipeTestSupport"],
+            dependencies: ["ClickHouseHTTP", "AuditPipeTestSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: defaultSwiftSettings
         ),
         .testTarget(
@@ -432,7 +440,9 @@ let package = Package(
             name: "AuditBenchTests",
             dependencies: [
                 "AuditBench", "AuditEvents", "AvroCodec", "AuditPipeTestSupport", "AuditPipeProto", "AuditQuery", "AuditSink", "ClickHouseHTTP",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: defaultSwiftSettings
         ),
@@ -450,6 +460,7 @@ let package = Package(
                 "AuditSimulator",
                 "AuditPipeTestSupport",
                 "AvroCodec",
+                "RedisClient",
                 "SchemaRegistry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -457,6 +468,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["confluent_consume.py", "grpcio_client.py", "hostile_client.py"],
             swiftSettings: defaultSwiftSettings

@@ -65,9 +65,12 @@ package struct RecentBenchmark: Sendable {
                 try await seed(server: server, service: service, tenant: tenant, actor: actor)
                 let keys = try await findKeys(redis: redis, tenant: tenant)
                 do {
-                    var results = try await measure(grpc: grpc, tenant: tenant, actor: actor, keys: keys, redis: redisConfiguration)
                     let pid = redisPIDFile.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }
                         .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+                    var results = try await measure(
+                        grpc: grpc, tenant: tenant, actor: actor, keys: keys, redis: redisConfiguration,
+                        processes: CPUProcesses(server: server.processIdentifier, redis: pid)
+                    )
                     let writes = RecentWriteBenchmark(rate: rate, duration: freshnessDuration, cpuEvents: cpuEvents, redisPID: pid)
                     results += try await writes.run(server: server, service: service, redis: redis, keyPrefix: "auditpipe:recent:", run: id)
                     await delete(keys, redis: redis)
@@ -151,9 +154,20 @@ package struct RecentBenchmark: Sendable {
         return found.sorted()
     }
 
+    /// The processes whose CPU time the read figures report.
+    struct CPUProcesses {
+        var server: Int32
+        var redis: Int32?
+
+        /// utime + stime of the server, Redis (nil without its pid) and this process, in seconds.
+        func sample() -> (server: Double?, redis: Double?, client: Double?) {
+            (ProcessCPU.seconds(of: server), redis.flatMap(ProcessCPU.seconds(of:)), ProcessCPU.seconds(of: getpid()))
+        }
+    }
+
     private func measure(
         grpc: GRPCClient<HTTP2ClientTransport.Posix>, tenant: String, actor: String, keys: [String],
-        redis: RedisConfiguration
+        redis: RedisConfiguration, processes: CPUProcesses
     ) async throws -> [BenchResult] {
         guard keys.count == 1, let key = keys.first else {
             throw BenchSetupError("expected one sorted set for \(tenant) in Redis, found \(keys)")
@@ -177,15 +191,27 @@ package struct RecentBenchmark: Sendable {
             return response.events.count
         }
         for _ in 0..<500 { _ = try await counting(); _ = try await decoding() }
+        let before = processes.sample()
         let (ours, elapsed) = try await run(counting)
+        let after = processes.sample()
         let (decoded, decodedElapsed) = try await run(decoding)
 
+        let redisBefore = processes.sample().redis
         let read = try await RedisBenchmarkRun.run(arguments: RedisBenchmarkRun.arguments(
             host: redis.host, port: redis.port, password: redis.password, requests: requests, connections: concurrency,
             command: ["ZRANGE", key, "-100", "-1"]
         ))
+        let redisAfter = processes.sample().redis
         let throughput = Double(requests) / elapsed
         func ms(_ nanoseconds: UInt64) -> String { BenchFormat.value(LatencySummary.milliseconds(nanoseconds)) }
+        /// Microseconds of CPU per request between two samples.
+        func perRequest(_ from: Double?, _ to: Double?) -> Double? {
+            guard let from, let to else { return nil }
+            return (to - from) / Double(requests) * 1e6
+        }
+        func us(_ value: Double?) -> String { value.map { BenchFormat.value($0) + " us" } ?? "n/a (no pid)" }
+        let serverCPU = perRequest(before.server, after.server)
+        let peerRedisCPU = perRequest(redisBefore, redisAfter)
         let notes = """
             \(requests) requests, \(concurrency) in flight, user with 100 events; ours: gRPC RecentEvents (limit 100) over one HTTP/2 \
             connection from this process, each answer's events counted from its bytes: p50 \(ms(ours.p50Nanoseconds)) ms p99 \
@@ -193,7 +219,9 @@ package struct RecentBenchmark: Sendable {
             every answer: \(BenchFormat.value(Double(requests) / decodedElapsed)) req/s, p50 \(ms(decoded.p50Nanoseconds)) ms p99 \
             \(ms(decoded.p99Nanoseconds)) ms; peer: the server's own Redis read of the same 100 events, redis-benchmark -n \(requests) \
             -c \(concurrency) ZRANGE <key> -100 -1 (the server pipelines an EXISTS of the keys of the layout before with it), p50 \
-            \(BenchFormat.value(read.p50Milliseconds)) ms p99 \(BenchFormat.value(read.p99Milliseconds)) ms
+            \(BenchFormat.value(read.p50Milliseconds)) ms p99 \(BenchFormat.value(read.p99Milliseconds)) ms. CPU per request \
+            (utime + stime from /proc over the counting run): server \(us(serverCPU)), Redis \(us(perRequest(before.redis, after.redis))), \
+            this client \(us(perRequest(before.client, after.client))); Redis over redis-benchmark's run \(us(peerRedisCPU))
             """
         return [
             BenchResult(
@@ -206,6 +234,11 @@ package struct RecentBenchmark: Sendable {
                 peer: "redis-benchmark ZRANGE -100 -1 (the server's read)", peerValue: read.p99Milliseconds,
                 target: "<= 3x peer", met: LatencySummary.milliseconds(ours.p99Nanoseconds) <= 3 * read.p99Milliseconds,
                 notes: "see recent_events_throughput"
+            ),
+            BenchResult(
+                benchmark: "recent", figure: "recent_events_server_cpu_us_per_request", value: serverCPU ?? 0, unit: "us",
+                peer: "Redis CPU per request of the same read by redis-benchmark", peerValue: peerRedisCPU,
+                notes: "the server's CPU (utime + stime from /proc) per RecentEvents request of the counting run; reported, no target: see recent_events_throughput"
             ),
         ]
     }

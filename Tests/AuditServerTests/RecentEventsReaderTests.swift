@@ -44,12 +44,11 @@ struct RecentEventsReaderTests {
         }
     }
 
-    /// What the caller receives (the serialized response, as the gRPC serializer writes it) is
-    /// the events, in order.
+    /// What the caller receives (the encoded response, which the gRPC serializer writes as it
+    /// is) is the events, in order, byte for byte what SwiftProtobuf writes for them.
     @Test func responseIsTheMembersInOrder() throws {
         let members = Self.events.map(StoredEventProtobuf.encode)
-        let response = try RedisRecentEvents.response(members)
-        let bytes: [UInt8] = try response.serializedBytes()
+        let bytes = try RedisRecentEvents.response(members).bytes
         let received = try Auditpipe_V1_RecentEventsResponse(serializedBytes: bytes)
         #expect(received.events == Self.events.map(Self.proto))
         #expect(bytes == (try Auditpipe_V1_RecentEventsResponse.with { $0.events = Self.events.map(Self.proto) }.serializedBytes(options: {
@@ -57,7 +56,7 @@ struct RecentEventsReaderTests {
             options.useDeterministicOrdering = true
             return options
         }())))
-        #expect(try RedisRecentEvents.response([]).serializedBytes() == [UInt8]())
+        #expect(try RedisRecentEvents.response([]).bytes == [])
         #expect(throws: RPCError.self) { try RedisRecentEvents.response([[0x0A, 0x05, 0x01]]) }
         #expect(throws: RPCError.self) { try RedisRecentEvents.response([members[0] + [0x08, 0x01]]) }
     }

@@ -61,7 +61,9 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
 
     /// Registers the methods with ``SizeLimitedDeserializer``, so that an oversized request is
     /// answered RESOURCE_EXHAUSTED naming the limit (the generated registration would let the
-    /// transport reset the stream without a status).
+    /// transport reset the stream without a status). RecentEvents answers with its encoded
+    /// response (``serializedRecentEvents(request:context:)``), which no protobuf message goes
+    /// through.
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
         typealias Method = Auditpipe_V1_AuditService.Method
         let limit = maxRequestMessageBytes
@@ -78,7 +80,14 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         }
         register(Method.Ingest.descriptor, self.ingest(request:context:))
         register(Method.IngestBatch.descriptor, self.ingestBatch(request:context:))
-        register(Method.RecentEvents.descriptor, self.recentEvents(request:context:))
+        router.registerHandler(
+            forMethod: Method.RecentEvents.descriptor,
+            deserializer: SizeLimitedDeserializer<Auditpipe_V1_RecentEventsRequest>(limit: limit),
+            serializer: SerializedMessageSerializer<Auditpipe_V1_RecentEventsResponse>()
+        ) { request, context in
+            let single = try await ServerRequest(stream: request)
+            return StreamingServerResponse(single: ServerResponse(message: try await self.serializedRecentEvents(request: single.message, context: context)))
+        }
         register(Method.ComplianceReport.descriptor, self.complianceReport(request:context:))
         register(Method.Verify.descriptor, self.verify(request:context:))
     }
@@ -178,10 +187,20 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         return .with { $0.results = results }
     }
 
+    /// The generated protocol's RecentEvents. The server registers
+    /// ``serializedRecentEvents(request:context:)`` instead: the same answer, not decoded.
     func recentEvents(
         request: Auditpipe_V1_RecentEventsRequest,
         context: ServerContext
     ) async throws -> Auditpipe_V1_RecentEventsResponse {
+        try Auditpipe_V1_RecentEventsResponse(serializedBytes: await serializedRecentEvents(request: request, context: context).bytes)
+    }
+
+    /// RecentEvents: the user's newest events as stored, oldest first.
+    func serializedRecentEvents(
+        request: Auditpipe_V1_RecentEventsRequest,
+        context: ServerContext
+    ) async throws -> SerializedMessage<Auditpipe_V1_RecentEventsResponse> {
         let tenant = try caller().resolveTenant(request.tenantID, role: .recentEvents)
         guard !request.actorID.isEmpty else {
             throw RPCError(code: .invalidArgument, message: "actor_id: required; name the user whose events to return")

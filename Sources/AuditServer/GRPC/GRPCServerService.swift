@@ -67,6 +67,20 @@ struct SizeLimitedDeserializer<Message: SwiftProtobuf.Message>: MessageDeseriali
     }
 }
 
+/// A response message already in its protobuf encoding (`Message` names what the bytes are). It
+/// goes out as it is: no message value is built to be serialized again.
+struct SerializedMessage<Message: SwiftProtobuf.Message>: Sendable {
+    /// The message's protobuf encoding.
+    var bytes: [UInt8]
+}
+
+/// Writes a ``SerializedMessage``'s bytes into the transport's buffer (one copy).
+struct SerializedMessageSerializer<Message: SwiftProtobuf.Message>: MessageSerializer {
+    func serialize<Bytes: GRPCContiguousBytes>(_ message: SerializedMessage<Message>) throws -> Bytes {
+        Bytes(message.bytes)
+    }
+}
+
 /// Runs a gRPC server as a `Service`: it serves until graceful shutdown, then stops accepting
 /// new RPCs (clients get GOAWAY) and returns once the RPCs in flight have finished.
 package struct GRPCServerService: Service {

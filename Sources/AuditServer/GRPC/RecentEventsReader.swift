@@ -2,14 +2,14 @@ import AuditPipeProto
 import AuditSink
 import GRPCCore
 import RedisClient
-import SwiftProtobuf
 
 /// Where RecentEvents reads a user's newest events (Redis, written by the recent-events sink).
 protocol RecentEventsReader: Sendable {
-    /// Up to `limit` newest events of one user of one tenant, oldest first; empty when unknown.
+    /// Up to `limit` newest events of one user of one tenant, oldest first, as the encoded
+    /// `RecentEventsResponse`; no events when the user is unknown.
     ///
     /// - Throws: `RPCError`: UNAVAILABLE or DEADLINE_EXCEEDED when the store fails.
-    func recent(tenant: String, actor: String, limit: Int) async throws -> Auditpipe_V1_RecentEventsResponse
+    func recent(tenant: String, actor: String, limit: Int) async throws -> SerializedMessage<Auditpipe_V1_RecentEventsResponse>
 }
 
 /// RecentEvents from what the recent-events sink keeps in Redis. The stored members are already
@@ -17,7 +17,7 @@ protocol RecentEventsReader: Sendable {
 struct RedisRecentEvents: RecentEventsReader {
     let store: RecentEventsStore
 
-    func recent(tenant: String, actor: String, limit: Int) async throws -> Auditpipe_V1_RecentEventsResponse {
+    func recent(tenant: String, actor: String, limit: Int) async throws -> SerializedMessage<Auditpipe_V1_RecentEventsResponse> {
         let members: [[UInt8]]
         do {
             members = try await store.recentStoredEvents(tenant: tenant, actor: actor, limit: limit)
@@ -27,17 +27,12 @@ struct RedisRecentEvents: RecentEventsReader {
         return try Self.response(members)
     }
 
-    /// `RecentEventsResponse` from `StoredEvent` bytes, oldest first, without decoding them.
-    ///
-    /// The response's wire form is each member behind the `events` field's tag and length. Those
-    /// bytes are read as a `google.protobuf.Empty`, which knows no field, so SwiftProtobuf keeps
-    /// them verbatim as unknown fields (one copy, no per-event work), and are handed to the
-    /// response as its unknown fields, which serialization writes out as they are: the caller
-    /// receives `events`. In this process `events` stays empty; nothing here reads it. Each
-    /// member's framing (tag and length) is checked first, so a foreign value under our key
-    /// cannot corrupt the rest of the response.
-    static func response(_ members: [[UInt8]]) throws -> Auditpipe_V1_RecentEventsResponse {
-        guard !members.isEmpty else { return Auditpipe_V1_RecentEventsResponse() }
+    /// The encoded `RecentEventsResponse` of `StoredEvent` bytes, oldest first, without decoding
+    /// them: each member behind the `events` field's tag and length, in one buffer that the
+    /// transport copies once (no message value, no per-event work). Each member's framing (tag
+    /// and length) is checked first, so a foreign value under our key cannot corrupt the rest of
+    /// the response.
+    static func response(_ members: [[UInt8]]) throws -> SerializedMessage<Auditpipe_V1_RecentEventsResponse> {
         var wire: [UInt8] = []
         wire.reserveCapacity(members.reduce(0) { $0 + $1.count + 6 })
         for member in members {
@@ -48,9 +43,7 @@ struct RedisRecentEvents: RecentEventsReader {
             StoredEventProtobuf.appendVarint(UInt64(member.count), to: &wire)
             wire.append(contentsOf: member)
         }
-        var response = Auditpipe_V1_RecentEventsResponse()
-        response.unknownFields = try Google_Protobuf_Empty(serializedBytes: wire).unknownFields
-        return response
+        return SerializedMessage(bytes: wire)
     }
 }
 
