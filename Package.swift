@@ -377,7 +377,7 @@ let package = Package(
         .testTarget(
             name: "AuditQueryTests",
             dependencies: [
-                "AuditQuery", "ClickHouseHTTP", "AuditPipeProto", "AuditPipeTestSupport",
+                "AuditQuery", "AuditEvents", "ClickHouseHTTP", "AuditPipeProto", "AuditPipeTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "NIOCore", package: "swift-nio"),

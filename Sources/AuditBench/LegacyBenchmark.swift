@@ -59,7 +59,7 @@ package enum LegacyAuthGatewayGenerator {
         return (0..<count).map { offset in
             let status = statuses[Int(random.next() % UInt64(statuses.count))]
             let ip = "10.\(random.next() % 256).\(random.next() % 256).\(random.next() % 256)"
-            let timestamp = LegacyTimestamp.rfc3339(milliseconds: nowMilliseconds - Int64(count - offset))
+            let timestamp = RFC3339.text(milliseconds: nowMilliseconds - Int64(count - offset))
             return "{\"event_id\":\(JSONText.string("\(runID)-\(first + offset)")),\"tenant_id\":\"tenant-\(random.next() % 20)\","
                 + "\"user_id\":\"u-\(random.next() % 5000)\",\"status\":\"\(status)\",\"client_ip\":\"\(ip)\","
                 + "\"user_agent\":\"Mozilla/5.0 (X11; Linux x86_64) bench/\(random.next() % 100)\",\"occurred_at\":\"\(timestamp)\"}"

@@ -194,53 +194,11 @@ public enum ReportTime {
     /// `YYYY-MM-DD hh:mm:ss.fff` in UTC: the text form ClickHouse parses for a
     /// `DateTime64(3, 'UTC')` parameter.
     static func clickHouseText(milliseconds: Int64) -> String {
-        String(unsafeUninitializedCapacity: rfc3339Length) { buffer in
-            writeRFC3339(milliseconds: milliseconds, to: UnsafeMutableRawPointer(buffer.baseAddress!))
+        String(unsafeUninitializedCapacity: RFC3339.length) { buffer in
+            RFC3339.write(milliseconds: milliseconds, to: UnsafeMutableRawPointer(buffer.baseAddress!))
             buffer[10] = UInt8(ascii: " ")
-            return rfc3339Length - 1  // without the Z
+            return RFC3339.length - 1  // without the Z
         }
-    }
-
-    /// `2026-03-01T08:00:00.000Z` (RFC 3339 in UTC, milliseconds, four-digit year).
-    public static func rfc3339(milliseconds: Int64) -> String {
-        String(unsafeUninitializedCapacity: rfc3339Length) { buffer in
-            writeRFC3339(milliseconds: milliseconds, to: UnsafeMutableRawPointer(buffer.baseAddress!))
-            return rfc3339Length
-        }
-    }
-
-    /// The length of ``writeRFC3339(milliseconds:to:)``'s text.
-    public static let rfc3339Length = 24
-
-    /// Writes the ``rfc3339(milliseconds:)`` text of `milliseconds` (``rfc3339Length`` bytes of
-    /// ASCII) at `pointer`. Years outside 0...9999 (outside ClickHouse's DateTime64 range) are
-    /// written modulo 10,000.
-    public static func writeRFC3339(milliseconds: Int64, to pointer: UnsafeMutableRawPointer) {
-        let days = CivilDate.floorDivision(milliseconds, 86_400_000)
-        let msOfDay = Int(milliseconds - days * 86_400_000)
-        let (year, month, day) = CivilDate.date(fromDays: days)
-        @inline(__always) func put(_ value: Int, _ width: Int, _ at: Int) {
-            var value = value
-            for index in stride(from: at + width - 1, through: at, by: -1) {
-                pointer.storeBytes(of: UInt8(truncatingIfNeeded: 48 + value % 10), toByteOffset: index, as: UInt8.self)
-                value /= 10
-            }
-        }
-        @inline(__always) func mark(_ byte: UInt8, _ at: Int) { pointer.storeBytes(of: byte, toByteOffset: at, as: UInt8.self) }
-        put(Int(((year % 10_000) + 10_000) % 10_000), 4, 0)
-        mark(UInt8(ascii: "-"), 4)
-        put(Int(month), 2, 5)
-        mark(UInt8(ascii: "-"), 7)
-        put(Int(day), 2, 8)
-        mark(UInt8(ascii: "T"), 10)
-        put(msOfDay / 3_600_000, 2, 11)
-        mark(UInt8(ascii: ":"), 13)
-        put(msOfDay / 60_000 % 60, 2, 14)
-        mark(UInt8(ascii: ":"), 16)
-        put(msOfDay / 1000 % 60, 2, 17)
-        mark(UInt8(ascii: "."), 19)
-        put(msOfDay % 1000, 3, 20)
-        mark(UInt8(ascii: "Z"), 23)
     }
 
     /// Milliseconds since the Unix epoch of midnight UTC starting a calendar day.

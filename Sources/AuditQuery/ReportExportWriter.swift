@@ -1,3 +1,4 @@
+import AuditEvents
 import Foundation
 
 /// The text formats a report's events are exported in.
@@ -181,8 +182,8 @@ public struct ReportExportWriter {
     }
 
     private static func appendTime(_ milliseconds: Int64, to output: inout [UInt8]) {
-        withUnsafeTemporaryAllocation(byteCount: ReportTime.rfc3339Length, alignment: 1) { buffer in
-            ReportTime.writeRFC3339(milliseconds: milliseconds, to: buffer.baseAddress!)
+        withUnsafeTemporaryAllocation(byteCount: RFC3339.length, alignment: 1) { buffer in
+            RFC3339.write(milliseconds: milliseconds, to: buffer.baseAddress!)
             output.appendBytes(UnsafeRawBufferPointer(buffer))
         }
     }

@@ -18,7 +18,7 @@ package enum LegacyOutput {
         out += ",\"resource\":" + LegacyJSONWriter.string(event.resource)
         out += ",\"action\":" + LegacyJSONWriter.string(event.action)
         out += ",\"timestamp_ms\":\(event.timestampMilliseconds)"
-        out += ",\"timestamp\":" + LegacyJSONWriter.string(LegacyTimestamp.rfc3339(milliseconds: event.timestampMilliseconds))
+        out += ",\"timestamp\":" + LegacyJSONWriter.string(RFC3339.text(milliseconds: event.timestampMilliseconds))
         out += ",\"metadata\":{"
         for (i, key) in event.metadata.keys.sorted(by: LegacyJSONWriter.utf8Less).enumerated() {
             if i > 0 { out += "," }

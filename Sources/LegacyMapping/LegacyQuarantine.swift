@@ -77,7 +77,7 @@ package struct LegacyQuarantineEntry: Sendable, Hashable {
             (Header.stage, Array(stage.rawValue.utf8)),
             (Header.reasons, Array(Self.reasonsJSON(reasons).utf8)),
             (Header.intake, Array(intake.rawValue.utf8)),
-            (Header.quarantinedAt, Array(LegacyTimestamp.rfc3339(milliseconds: quarantinedAtMilliseconds).utf8)),
+            (Header.quarantinedAt, Array(RFC3339.text(milliseconds: quarantinedAtMilliseconds).utf8)),
         ]
         if let itemIndex { headers.append((Header.itemIndex, Array(String(itemIndex).utf8))) }
         if let origin {

@@ -177,23 +177,6 @@ package enum LegacyTimestamp {
         return .success(seconds * 1000 + Int64(millis))
     }
 
-    /// RFC 3339 text of `milliseconds` in UTC: `2024-03-01T12:30:00.000Z`.
-    package static func rfc3339(milliseconds: Int64) -> String {
-        // Floor division, written so that no value of Int64 can overflow.
-        var (totalSeconds, ms) = milliseconds.quotientAndRemainder(dividingBy: 1000)
-        if ms < 0 { totalSeconds -= 1; ms += 1000 }
-        var (days64, secondsOfDay) = totalSeconds.quotientAndRemainder(dividingBy: 86_400)
-        if secondsOfDay < 0 { days64 -= 1; secondsOfDay += 86_400 }
-        let date = CivilDate.date(fromDays: days64)
-        let (year, month, day) = (Int(date.year), Int(date.month), Int(date.day))
-        func pad(_ n: Int, _ width: Int) -> String {
-            let s = String(n)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
-        }
-        let sod = Int(secondsOfDay)
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(sod / 3600, 2)):\(pad(sod / 60 % 60, 2)):\(pad(sod % 60, 2)).\(pad(Int(ms), 3))Z"
-    }
-
     /// Parses a zone for zone-less ISO 8601 values: `UTC`, `Z`, `+02:00`, `-0530`. Returns the
     /// offset in seconds, or nil.
     package static func parseFixedOffset(_ text: String) -> Int? {

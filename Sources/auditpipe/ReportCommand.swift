@@ -369,7 +369,7 @@ final class ReportOutput {
         let event = stored.event
         let metadataText = event.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ";")
         emit(tableLine([
-            ReportTime.rfc3339(milliseconds: event.timestampMs), event.eventType, event.actorID, event.action, event.resource, event.eventID, metadataText,
+            RFC3339.text(milliseconds: event.timestampMs), event.eventType, event.actorID, event.action, event.resource, event.eventID, metadataText,
         ]))
     }
 

@@ -1,3 +1,4 @@
+import AuditEvents
 import AuditPipeProto
 import AuditQuery
 import Foundation
@@ -47,17 +48,6 @@ struct ReportExportWriterTests {
             chunk.nextCursor = "c\(start)"
             return chunk
         }.map { try! $0.serializedBytes() }
-    }
-
-    @Test func timesMatchFoundation() {
-        var generator = SystemRandomNumberGenerator()
-        for milliseconds in [0, -1, 1, 999, -1000, -2_208_988_800_000, 10_413_791_999_999, 951_782_400_000, 4_107_542_399_999] as [Int64] {
-            #expect(ReportTime.rfc3339(milliseconds: milliseconds) == Self.oracleTime(milliseconds), "\(milliseconds)")
-        }
-        for _ in 0..<5000 {
-            let milliseconds = Int64.random(in: -2_208_988_800_000...10_413_791_999_999, using: &generator)
-            #expect(ReportTime.rfc3339(milliseconds: milliseconds) == Self.oracleTime(milliseconds), "\(milliseconds)")
-        }
     }
 
     @Test func csvMatchesTheStringBasedQuoting() throws {

@@ -70,22 +70,4 @@ import Testing
         #expect(parse(.number("1795047000500"), .epochAuto) == 1_795_047_000_500)
         #expect(error(.number("1795050000000000"), .epochAuto) == "1795050000000000 is too large for seconds or milliseconds since the epoch (epoch_auto accepts values below 10^14); it looks like micro- or nanoseconds")
     }
-
-    @Test func rfc3339Rendering() {
-        #expect(LegacyTimestamp.rfc3339(milliseconds: 1_795_083_753_456) == "2026-11-19T10:22:33.456Z")
-        #expect(LegacyTimestamp.rfc3339(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
-        #expect(LegacyTimestamp.rfc3339(milliseconds: -1) == "1969-12-31T23:59:59.999Z")
-        #expect(LegacyTimestamp.rfc3339(milliseconds: 951_782_400_000) == "2000-02-29T00:00:00.000Z")
-        _ = LegacyTimestamp.rfc3339(milliseconds: .min)  // must not trap
-        _ = LegacyTimestamp.rfc3339(milliseconds: .max)
-    }
-
-    @Test("RFC 3339 text matches Foundation's ISO-8601 formatter", arguments: [Int64(0), 951_782_400_123, 1_764_182_160_999, 4_107_542_399_001])
-    func rfc3339MatchesFoundation(milliseconds: Int64) {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        let expected = formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
-        #expect(LegacyTimestamp.rfc3339(milliseconds: milliseconds) == expected)
-    }
 }
