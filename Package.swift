@@ -108,6 +108,7 @@ let package = Package(
         .target(
             name: "AuditPipeProto",
             dependencies: [
+                "AuditEvents",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

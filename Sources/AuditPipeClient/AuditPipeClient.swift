@@ -317,17 +317,3 @@ extension IngestResult {
         }
     }
 }
-
-extension Auditpipe_V1_AuditEvent {
-    init(_ event: AuditEvent) {
-        self.init()
-        eventID = event.eventID
-        tenantID = event.tenantID
-        actorID = event.actorID
-        eventType = event.eventType
-        resource = event.resource
-        action = event.action
-        timestampMs = event.timestampMilliseconds
-        metadata = event.metadata
-    }
-}

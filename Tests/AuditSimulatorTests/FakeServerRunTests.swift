@@ -354,18 +354,3 @@ struct FakeAuditService: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         try await response.write(.with { $0.aggregates = groups.map { key, count in var row = key; row.count = count; return row } })
     }
 }
-
-extension Auditpipe_V1_AuditEvent {
-    init(_ event: AuditEvent) {
-        self = .with {
-            $0.eventID = event.eventID
-            $0.tenantID = event.tenantID
-            $0.actorID = event.actorID
-            $0.eventType = event.eventType
-            $0.resource = event.resource
-            $0.action = event.action
-            $0.timestampMs = event.timestampMilliseconds
-            $0.metadata = event.metadata
-        }
-    }
-}

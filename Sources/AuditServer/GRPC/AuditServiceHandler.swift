@@ -380,35 +380,6 @@ struct PendingIngestResults: Sendable {
     }
 }
 
-extension AuditEvent {
-    init(_ event: Auditpipe_V1_AuditEvent) {
-        self.init(
-            eventID: event.eventID,
-            tenantID: event.tenantID,
-            actorID: event.actorID,
-            eventType: event.eventType,
-            resource: event.resource,
-            action: event.action,
-            timestampMilliseconds: event.timestampMs,
-            metadata: event.metadata
-        )
-    }
-}
-
-extension Auditpipe_V1_AuditEvent {
-    init(_ event: AuditEvent) {
-        self.init()
-        eventID = event.eventID
-        tenantID = event.tenantID
-        actorID = event.actorID
-        eventType = event.eventType
-        resource = event.resource
-        action = event.action
-        timestampMs = event.timestampMilliseconds
-        metadata = event.metadata
-    }
-}
-
 /// What the idle watchdog and the shutdown drain of one Ingest stream read: events received,
 /// events not yet answered, and whether the server is shutting down. One atomic increment per
 /// event; the watchdog looks every quarter of the timeout.
