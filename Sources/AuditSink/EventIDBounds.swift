@@ -43,7 +43,7 @@ struct EventIDBounds: Sendable, Hashable {
     static func suspects(in events: [DecodedEvent], bounds: EventIDBounds) -> [DecodedEvent] {
         events.filter { event in
             guard let bound = bounds.bounds[event.tenantID], !bound.isEmpty else { return false }
-            return !bound.utf8.lexicographicallyPrecedes(event.eventID.utf8)
+            return !precedes(bound, event.eventID)
         }
     }
 
@@ -51,21 +51,36 @@ struct EventIDBounds: Sendable, Hashable {
     /// with its new value (to record before the insert); empty when every id is within the
     /// recorded bounds.
     mutating func raise(with events: [DecodedEvent]) -> [String: String] {
-        var beyondRecorded = Set<String>()
-        for event in events {
-            let tenant = event.tenantID
-            let id = event.eventID
-            guard (bounds[tenant] ?? "").utf8.lexicographicallyPrecedes(id.utf8) else { continue }
-            bounds[tenant] = id
-            if (recorded[tenant] ?? "").utf8.lexicographicallyPrecedes(id.utf8) { beyondRecorded.insert(tenant) }
+        // The greatest id per tenant of the batch first (one look-up per event), then the
+        // bounds, once per tenant.
+        var greatest: [String: String] = [:]
+        func keepGreater(_ current: inout String, _ id: String) {
+            if Self.precedes(current, id) { current = id }
         }
+        for event in events { keepGreater(&greatest[event.tenantID, default: ""], event.eventID) }
         var raised: [String: String] = [:]
-        for tenant in beyondRecorded {
-            let withHeadroom = Self.headroom(above: bounds[tenant]!)
+        for (tenant, id) in greatest where Self.precedes(bounds[tenant] ?? "", id) {
+            bounds[tenant] = id
+            guard Self.precedes(recorded[tenant] ?? "", id) else { continue }
+            let withHeadroom = Self.headroom(above: id)
             raised[tenant] = withHeadroom
             recorded[tenant] = withHeadroom
         }
         return raised
+    }
+
+    /// Whether `a` sorts before `b` as UTF-8 bytes, as ClickHouse compares Strings (String's
+    /// own `<` orders by Unicode scalars; the generic `lexicographicallyPrecedes` over UTF-8
+    /// views was 3% of the sink's CPU).
+    static func precedes(_ a: String, _ b: String) -> Bool {
+        var a = a
+        var b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                for index in 0..<min(x.count, y.count) where x[index] != y[index] { return x[index] < y[index] }
+                return x.count < y.count
+            }
+        }
     }
 
     /// For a UUIDv7 id in its canonical lowercase form, the greatest such id whose timestamp is

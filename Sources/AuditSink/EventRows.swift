@@ -57,16 +57,41 @@ enum EventRow {
     /// batch, unless that key is already stored by *another* batch (a stored token different
     /// from `token`). Rows stored by an earlier attempt of this same batch (same token) are kept,
     /// so a replay rebuilds the identical insert and ClickHouse drops it by its token.
-    static func select(_ rows: [DecodedEvent], stored: [Key: Set<String>], token: String) -> (keep: [DecodedEvent], duplicates: Int) {
-        var seen = Set<Key>(minimumCapacity: rows.count)
+    ///
+    /// Rows are told apart by a hash of their key, which keeps no String per row (a set of keys
+    /// cost a retain and a release of two Strings per row: 7% of the sink's CPU); rows whose
+    /// hashes are equal are compared in full.
+    /// `keyHash` is for tests (a constant one makes every row share a hash).
+    static func select(
+        _ rows: [DecodedEvent], stored: [Key: Set<String>], token: String, keyHash: (DecodedEvent) -> Int = keyHash
+    ) -> (keep: [DecodedEvent], duplicates: Int) {
+        var firstByHash: [Int: Int] = [:]  // a key's hash -> the first row with that hash
+        firstByHash.reserveCapacity(rows.count)
+        var sharingAHash = Set<Key>()  // the other keys of a hash that two keys share: nearly always empty
         var keep: [DecodedEvent] = []
         keep.reserveCapacity(rows.count)
-        for row in rows {
-            let key = Key(tenantID: row.tenantID, eventID: row.eventID)
-            guard seen.insert(key).inserted else { continue }
-            if let tokens = stored[key], tokens.contains(where: { $0 != token }) { continue }
-            keep.append(row)
+        for index in rows.indices {
+            let hash = keyHash(rows[index])
+            if let first = firstByHash[hash] {
+                if rows[first].tenantID == rows[index].tenantID, rows[first].eventID == rows[index].eventID { continue }
+                guard sharingAHash.insert(Key(tenantID: rows[index].tenantID, eventID: rows[index].eventID)).inserted else { continue }
+            } else {
+                firstByHash[hash] = index
+            }
+            if !stored.isEmpty, let tokens = stored[Key(tenantID: rows[index].tenantID, eventID: rows[index].eventID)],
+                tokens.contains(where: { $0 != token }) {
+                continue
+            }
+            keep.append(rows[index])
         }
         return (keep, rows.count - keep.count)
+    }
+
+    /// The hash of a row's key (tenant, event id).
+    static func keyHash(_ row: DecodedEvent) -> Int {
+        var hasher = Hasher()
+        hasher.combine(row.tenantID)
+        hasher.combine(row.eventID)
+        return hasher.finalize()
     }
 }

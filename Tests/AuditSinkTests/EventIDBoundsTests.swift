@@ -12,6 +12,21 @@ struct EventIDBoundsTests {
         )
     }
 
+    @Test("ids compare as UTF-8 bytes: prefixes, non-ASCII and equal ids, against the standard library's byte order")
+    func idsCompareAsUTF8Bytes() {
+        let alphabet = ["a", "b", "z", "0", "9", "-", "é", "漢", "😀", "\u{7F}"]
+        var generator = SplitMix64(seed: 7)
+        var ids = ["", "a", "ab", "b", "é", "e\u{301}", "0190-a", "0190-ab"]
+        for _ in 0..<300 {
+            ids.append((0..<Int(generator.next() % 6)).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }.joined())
+        }
+        for a in ids {
+            for b in ids {
+                #expect(EventIDBounds.precedes(a, b) == a.utf8.lexicographicallyPrecedes(b.utf8), "\(a) < \(b)")
+            }
+        }
+    }
+
     @Test("a tenant without a bound needs no look-up; ids at or below the bound do, above do not")
     func suspectsAreIDsAtOrBelowTheBound() {
         var bounds = EventIDBounds()

@@ -288,6 +288,26 @@ struct DeduplicationTests {
         #expect(EventRow.select(rows, stored: stored, token: "t:0:1-4").keep == keep)
     }
 
+    /// Keys whose hashes are equal are told apart in full: with every row sharing one hash, and
+    /// with hashes of few values, the rows kept are those of a set of keys.
+    @Test func rowsWhoseKeysShareAHashAreComparedInFull() {
+        var generator = SplitMix64(seed: 11)
+        let rows = (0..<400).map { offset in
+            row("e\(generator.next() % 60)", tenant: "t\(generator.next() % 3)", offset: Int64(offset))
+        }
+        let stored: [EventRow.Key: Set<String>] = [EventRow.Key(tenantID: "t1", eventID: "e7"): ["another batch"]]
+        var seen = Set<EventRow.Key>()
+        let expected = rows.filter { row in
+            let key = EventRow.Key(tenantID: row.tenantID, eventID: row.eventID)
+            return seen.insert(key).inserted && stored[key] == nil
+        }
+        for hash in [{ (_: DecodedEvent) in 0 }, { EventRow.keyHash($0) % 5 }, EventRow.keyHash] {
+            let (keep, duplicates) = EventRow.select(rows, stored: stored, token: "t:0:0-399", keyHash: hash)
+            #expect(keep == expected)
+            #expect(duplicates == rows.count - expected.count)
+        }
+    }
+
     @Test func deadLetterHeadersRoundTrip() {
         let source = KafkaMessage(topic: "events", partition: 2, offset: 41, key: Array("t1".utf8), value: [9], headers: [KafkaHeader(name: "event_id", value: Array("e1".utf8))], timestampMilliseconds: 5)
         let letter = DeadLetter(reason: "bad magic", source: source, stage: .decode, attempts: 1, timeMilliseconds: 1_700_000_000_123, redrive: false)

@@ -189,6 +189,26 @@ struct RowBinaryTests {
         .init("dt", .dateTime(timezone: nil)),
     ]
 
+    /// LEB128 varints as the format defines them (7 bits per byte, low first, high bit = more),
+    /// and back, at every length from 1 to 10 bytes.
+    @Test func leb128() throws {
+        var values: [UInt64] = [0, 1, 127, 128, 255, 300, 16_383, 16_384, .max, .max - 1]
+        values += (1..<64).map { UInt64(1) << $0 }
+        for value in values {
+            var buffer = ByteBuffer()
+            buffer.writeLEB128(value)
+            var expected: [UInt8] = []
+            var rest = value
+            repeat {
+                expected.append(UInt8(rest & 0x7f) | (rest >> 7 != 0 ? 0x80 : 0))
+                rest >>= 7
+            } while rest != 0
+            #expect(Array(buffer.readableBytesView) == expected, "\(value)")
+            #expect(try buffer.readLEB128() == value)
+            #expect(buffer.readableBytes == 0)
+        }
+    }
+
     static func randomBytes<G: RandomNumberGenerator>(_ g: inout G, max: Int = 300) -> [UInt8] {
         (0..<Int.random(in: 0...max, using: &g)).map { _ in UInt8.random(in: 0...255, using: &g) }
     }
