@@ -134,6 +134,7 @@ let package = Package(
             name: "LegacyMapping",
             dependencies: [
                 "AuditEvents",
+                "AvroCodec",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
             ],

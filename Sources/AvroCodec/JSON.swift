@@ -263,12 +263,14 @@ struct JSONParser {
 /// JSON text output helpers (also the package's one writer of JSON string literals).
 package enum JSONWriter {
     /// Appends `s` as a JSON string literal; only `"`, `\` and control characters are escaped,
-    /// everything else is written as UTF-8 (as Parsing Canonical Form requires).
-    package static func appendString(_ s: String, to out: inout String) {
+    /// everything else is written as UTF-8 (as Parsing Canonical Form requires). With
+    /// `escapingDelete`, DEL (0x7F) is written `\u007f` too: the legacy intake's texts have
+    /// always been written so, and a metadata value it stored must not change its spelling.
+    package static func appendString(_ s: String, to out: inout String, escapingDelete: Bool = false) {
         out.append("\"")
         defer { out.append("\"") }
         // Most text needs no escape: append it whole instead of scalar by scalar.
-        guard s.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 }) else {
+        guard s.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 || (escapingDelete && $0 == 0x7F) }) else {
             out.append(s)
             return
         }
@@ -282,7 +284,7 @@ package enum JSONWriter {
             case "\u{08}": out.append("\\b")
             case "\u{0C}": out.append("\\f")
             default:
-                if scalar.value < 0x20 {
+                if scalar.value < 0x20 || (escapingDelete && scalar.value == 0x7F) {
                     let hex = String(scalar.value, radix: 16)
                     out.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
                 } else {

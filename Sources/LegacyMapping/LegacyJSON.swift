@@ -4,6 +4,8 @@
 // one value rather than of the whole payload (invalid bytes inside a string can never be `"` or
 // `\`, so the structure around them is still readable).
 
+import AvroCodec
+
 /// A parsed JSON value from a legacy producer.
 package enum LegacyJSON: Sendable, Hashable {
     case null
@@ -380,29 +382,10 @@ struct LegacyJSONParser {
 
 /// JSON text output shared by the canonical form, the event printer and the quarantine reasons.
 package enum LegacyJSONWriter {
-    /// Appends `s` as a JSON string literal: `"`, `\` and control characters are escaped,
-    /// everything else is written as UTF-8.
+    /// Appends `s` as a JSON string literal: `"`, `\`, control characters and DEL are escaped,
+    /// everything else is written as UTF-8 (the package's one JSON string writer).
     package static func appendString(_ s: String, to out: inout String) {
-        out.append("\"")
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out.append("\\\"")
-            case "\\": out.append("\\\\")
-            case "\n": out.append("\\n")
-            case "\r": out.append("\\r")
-            case "\t": out.append("\\t")
-            case "\u{08}": out.append("\\b")
-            case "\u{0C}": out.append("\\f")
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    let hex = String(scalar.value, radix: 16)
-                    out.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out.append("\"")
+        JSONWriter.appendString(s, to: &out, escapingDelete: true)
     }
 
     /// A JSON string literal of `s`.

@@ -82,6 +82,14 @@ import Testing
         #expect(try split("\u{FEFF}{\"a\":1}").get().items.map(rules) == [["ok"]])
     }
 
+    /// The legacy texts' string literals, from the package's one JSON writer: DEL is escaped
+    /// here (as it always was in stored metadata), not in Avro's canonical form.
+    @Test func stringLiteralsEscapeDeleteAndControlCharacters() throws {
+        #expect(LegacyJSONWriter.string("a\u{7F}b\"\\\n\u{01}é") == #""a\u007fb\"\\\n\u0001é""#)
+        #expect(LegacyJSONWriter.string("plain") == #""plain""#)
+        #expect(try split(#"{"k":"\u007f"}"#).get().items[0].value.get().canonicalText == #"{"k":"\u007f"}"#)
+    }
+
     @Test func mapPayloadMapsEachEventIndependently() throws {
         let rules = try LegacyRuleSet.parse(yaml: MapperTests.rulesText)
         let mapper = LegacyMapper(rules: try #require(rules[source: "svc"]))
