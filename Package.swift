@@ -327,7 +327,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AuditEventsTests",
-            dependencies: ["AuditEvents", "AuditIngest", "AvroCodec"],
+            dependencies: ["AuditEvents", "AuditIngest", "AvroCodec", "AuditPipeTestSupport"],
             swiftSettings: defaultSwiftSettings
         ),
         .testTarget(

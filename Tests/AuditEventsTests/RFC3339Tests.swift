@@ -1,20 +1,10 @@
 import AuditEvents
+import AuditPipeTestSupport
 import Foundation
 import Testing
 
 @Suite("RFC 3339 text of an instant")
 struct RFC3339Tests {
-    /// Foundation's ISO-8601 formatter (whole seconds) with the milliseconds appended.
-    static func oracle(_ milliseconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
-        let millis = String(milliseconds - seconds * 1000)
-        let text = formatter.string(from: Date(timeIntervalSince1970: Double(seconds)))
-        return text.dropLast() + "." + String(repeating: "0", count: 3 - millis.count) + millis + "Z"
-    }
-
     @Test func knownInstants() {
         #expect(RFC3339.text(milliseconds: 1_795_083_753_456) == "2026-11-19T10:22:33.456Z")
         #expect(RFC3339.text(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
@@ -33,11 +23,11 @@ struct RFC3339Tests {
     @Test func matchesFoundation() {
         var generator = SystemRandomNumberGenerator()
         for milliseconds in [0, -1, 1, 999, -1000, -2_208_988_800_000, 10_413_791_999_999, 951_782_400_000, 4_107_542_399_999] as [Int64] {
-            #expect(RFC3339.text(milliseconds: milliseconds) == Self.oracle(milliseconds), "\(milliseconds)")
+            #expect(RFC3339.text(milliseconds: milliseconds) == TimeOracle.rfc3339(milliseconds: milliseconds), "\(milliseconds)")
         }
         for _ in 0..<5000 {
             let milliseconds = Int64.random(in: -2_208_988_800_000...10_413_791_999_999, using: &generator)
-            #expect(RFC3339.text(milliseconds: milliseconds) == Self.oracle(milliseconds), "\(milliseconds)")
+            #expect(RFC3339.text(milliseconds: milliseconds) == TimeOracle.rfc3339(milliseconds: milliseconds), "\(milliseconds)")
         }
     }
 }

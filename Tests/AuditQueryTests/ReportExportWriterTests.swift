@@ -1,5 +1,6 @@
 import AuditEvents
 import AuditPipeProto
+import AuditPipeTestSupport
 import AuditQuery
 import Foundation
 import SwiftProtobuf
@@ -10,17 +11,6 @@ import Testing
 /// String-based RFC 4180 quoting the CLI used before.
 @Suite("Report export writer (auditpipe report --format csv|ndjson)")
 struct ReportExportWriterTests {
-    /// RFC 3339 with milliseconds, from Foundation (whole seconds, so no floating-point rounding).
-    static func oracleTime(_ milliseconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
-        let millis = String(milliseconds - seconds * 1000)
-        let text = formatter.string(from: Date(timeIntervalSince1970: Double(seconds)))
-        return text.dropLast() + "." + String(repeating: "0", count: 3 - millis.count) + millis + "Z"
-    }
-
     static func csvField(_ text: String) -> String {
         guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
@@ -65,7 +55,7 @@ struct ReportExportWriterTests {
         for stored in events {
             let event = stored.event
             let metadata = Self.sortedMetadata(event.metadata).map { "\($0.0)=\($0.1)" }.joined(separator: ";")
-            expected += [Self.oracleTime(event.timestampMs), event.eventType, event.actorID, event.action, event.resource, event.eventID, metadata]
+            expected += [TimeOracle.rfc3339(milliseconds: event.timestampMs), event.eventType, event.actorID, event.action, event.resource, event.eventID, metadata]
                 .map(Self.csvField).joined(separator: ",") + "\n"
         }
         #expect(String(decoding: output, as: UTF8.self) == expected)
@@ -84,8 +74,8 @@ struct ReportExportWriterTests {
         for (line, stored) in zip(lines, events) {
             let object = try #require(try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any])
             let event = stored.event
-            #expect(object["timestamp"] as? String == Self.oracleTime(event.timestampMs))
-            #expect(object["ingested_at"] as? String == Self.oracleTime(stored.ingestedAtMs))
+            #expect(object["timestamp"] as? String == TimeOracle.rfc3339(milliseconds: event.timestampMs))
+            #expect(object["ingested_at"] as? String == TimeOracle.rfc3339(milliseconds: stored.ingestedAtMs))
             #expect(object["tenant_id"] as? String == event.tenantID)
             #expect(object["event_type"] as? String == event.eventType)
             #expect(object["event_id"] as? String == event.eventID)
@@ -100,7 +90,7 @@ struct ReportExportWriterTests {
             // Keys in sorted order, as before (JSONSerialization with .sortedKeys).
             let text = String(decoding: line, as: UTF8.self)
             #expect(text.hasPrefix("{\"action\":"))
-            #expect(text.hasSuffix(",\"timestamp\":\"\(Self.oracleTime(event.timestampMs))\"}"))
+            #expect(text.hasSuffix(",\"timestamp\":\"\(TimeOracle.rfc3339(milliseconds: event.timestampMs))\"}"))
         }
     }
 
