@@ -137,10 +137,18 @@ public struct AvroBinaryWriter: Sendable {
     }
 }
 
-/// Orders strings by their UTF-8 bytes (cheaper than String's Unicode-aware `<`).
-@usableFromInline
-func utf8Less(_ a: String, _ b: String) -> Bool {
-    a.utf8.lexicographicallyPrecedes(b.utf8)
+/// Whether `a` sorts before `b` by their UTF-8 bytes: the order of Avro map keys, canonical
+/// JSON keys and ClickHouse Strings (String's own `<` orders by Unicode scalars). Compares the
+/// bytes in place (the generic comparison over UTF-8 views was 3% of the sink's CPU).
+package func utf8Less(_ a: String, _ b: String) -> Bool {
+    var a = a
+    var b = b
+    return a.withUTF8 { x in
+        b.withUTF8 { y in
+            for index in 0..<min(x.count, y.count) where x[index] != y[index] { return x[index] < y[index] }
+            return x.count < y.count
+        }
+    }
 }
 
 extension AvroSchema {

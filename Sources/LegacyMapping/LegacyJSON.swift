@@ -56,7 +56,7 @@ package enum LegacyJSON: Sendable, Hashable {
             out += "]"
         case .object(let object):
             out += "{"
-            for (i, key) in object.keys.sorted(by: LegacyJSONWriter.utf8Less).enumerated() {
+            for (i, key) in object.keys.sorted(by: utf8Less).enumerated() {
                 if i > 0 { out += "," }
                 LegacyJSONWriter.appendString(key, to: &out)
                 out += ":"
@@ -393,10 +393,5 @@ package enum LegacyJSONWriter {
         var out = ""
         appendString(s, to: &out)
         return out
-    }
-
-    /// Orders strings by their UTF-8 bytes (the same order in every language).
-    package static func utf8Less(_ a: String, _ b: String) -> Bool {
-        a.utf8.lexicographicallyPrecedes(b.utf8)
     }
 }

@@ -1,4 +1,5 @@
 package import AuditEvents
+import AvroCodec
 import Crypto
 
 /// Where a legacy record was read from Kafka; the `position` event-id derivation hashes it.
@@ -123,7 +124,7 @@ package struct LegacyMapper: Sendable {
             } else if let fields = map.defaultCase {
                 values.merge(fields) { _, new in new }
             } else {
-                let known = map.cases.keys.sorted(by: LegacyJSONWriter.utf8Less).prefix(10).map { LegacyJSONWriter.string($0) }.joined(separator: ", ")
+                let known = map.cases.keys.sorted(by: utf8Less).prefix(10).map { LegacyJSONWriter.string($0) }.joined(separator: ", ")
                 let sets = map.targets.map(\.rawValue).joined(separator: " and ")
                 for target in map.targets {
                     if let key = selected {
@@ -154,7 +155,7 @@ package struct LegacyMapper: Sendable {
         // Metadata: copied fields first, explicit entries win.
         // (The explicit entries are evaluated first so that the paths they read are not copied.)
         var explicit: [String: String] = [:]
-        for key in rules.metadata.set.keys.sorted(by: LegacyJSONWriter.utf8Less) {
+        for key in rules.metadata.set.keys.sorted(by: utf8Less) {
             let rule = rules.metadata.set[key]!
             if let text = state.evaluateMetadata(rule, key: key) { explicit[key] = text }
         }
@@ -281,7 +282,7 @@ private struct MappingState {
         guard let map = rule.valueMap else { return raw }
         if let mapped = map[raw] { return mapped }
         if rule.keepUnknownValues { return raw }
-        let known = map.keys.sorted(by: LegacyJSONWriter.utf8Less).prefix(10).map { LegacyJSONWriter.string($0) }.joined(separator: ", ")
+        let known = map.keys.sorted(by: utf8Less).prefix(10).map { LegacyJSONWriter.string($0) }.joined(separator: ", ")
         fail(field, "value_map", "value \(LegacyJSONWriter.string(String(raw.prefix(80)))) is not in the value map of \(field) (known: \(known)); add it to the rules, set `unknown_values: keep`, or fix the producer")
         return nil
     }

@@ -1,4 +1,5 @@
 package import AuditEvents
+import AvroCodec
 
 /// The text `auditpipe legacy test` prints, which is also the format of the corpus golden files:
 /// one JSON line per event, deterministic (fixed key order, metadata keys sorted by UTF-8 bytes).
@@ -20,7 +21,7 @@ package enum LegacyOutput {
         out += ",\"timestamp_ms\":\(event.timestampMilliseconds)"
         out += ",\"timestamp\":" + LegacyJSONWriter.string(RFC3339.text(milliseconds: event.timestampMilliseconds))
         out += ",\"metadata\":{"
-        for (i, key) in event.metadata.keys.sorted(by: LegacyJSONWriter.utf8Less).enumerated() {
+        for (i, key) in event.metadata.keys.sorted(by: utf8Less).enumerated() {
             if i > 0 { out += "," }
             out += LegacyJSONWriter.string(key) + ":" + LegacyJSONWriter.string(event.metadata[key]!)
         }

@@ -1,4 +1,5 @@
 package import AuditEvents
+import AvroCodec
 
 /// Which intake received a legacy event.
 package enum LegacyIntakeKind: String, Sendable, Hashable {
@@ -211,14 +212,14 @@ package struct LegacyConformanceTally: Sendable, Hashable {
     /// A plain-text table, sources by name, top failing fields and rules by count (ties by name).
     package func render(top: Int = 5) -> String {
         guard !sources.isEmpty else { return "no legacy events recorded yet\n" }
-        let names = sources.keys.sorted(by: LegacyJSONWriter.utf8Less)
+        let names = sources.keys.sorted(by: utf8Less)
         let width = max(6, names.map(\.count).max() ?? 0)
         func pad(_ s: String, _ n: Int, left: Bool = false) -> String {
             let fill = String(repeating: " ", count: max(0, n - s.count))
             return left ? fill + s : s + fill
         }
         func ranked(_ counts: [String: Int]) -> String {
-            counts.sorted { $0.value != $1.value ? $0.value > $1.value : LegacyJSONWriter.utf8Less($0.key, $1.key) }
+            counts.sorted { $0.value != $1.value ? $0.value > $1.value : utf8Less($0.key, $1.key) }
                 .prefix(top).map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
         }
         var out = "\(pad("source", width))  \(pad("accepted", 10, left: true))  \(pad("quarantined", 11, left: true))  \(pad("conformance", 11, left: true))\n"

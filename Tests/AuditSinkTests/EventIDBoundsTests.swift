@@ -1,5 +1,6 @@
 import Foundation
 import AuditEvents
+import AvroCodec
 @testable import AuditSink
 import Testing
 
@@ -22,7 +23,7 @@ struct EventIDBoundsTests {
         }
         for a in ids {
             for b in ids {
-                #expect(EventIDBounds.precedes(a, b) == a.utf8.lexicographicallyPrecedes(b.utf8), "\(a) < \(b)")
+                #expect(utf8Less(a, b) == a.utf8.lexicographicallyPrecedes(b.utf8), "\(a) < \(b)")
             }
         }
     }
