@@ -5,21 +5,26 @@ public enum RFC3339 {
     /// The length of the text, in bytes of ASCII.
     public static let length = 24
 
-    /// The text of `milliseconds` since the Unix epoch.
+    /// The text of `milliseconds` since the Unix epoch. A year outside 0...9999 is written in
+    /// full, with its sign (`12026-...`, `-0044-...`), so that a wrong time never reads as a
+    /// plausible one.
     public static func text(milliseconds: Int64) -> String {
-        String(unsafeUninitializedCapacity: length) { buffer in
+        let fixed = String(unsafeUninitializedCapacity: length) { buffer in
             write(milliseconds: milliseconds, to: UnsafeMutableRawPointer(buffer.baseAddress!))
             return length
         }
+        let year = CivilDate.date(fromDays: dayAndMillisecond(of: milliseconds).day).year
+        guard !(0...9999).contains(year) else { return fixed }
+        let digits = String(year.magnitude)
+        return (year < 0 ? "-" : "") + String(repeating: "0", count: max(0, 4 - digits.count)) + digits + fixed.dropFirst(4)
     }
 
     /// Writes the text of `milliseconds` (``length`` bytes) at `pointer`, without allocating.
     /// Years outside 0...9999 (outside ClickHouse's DateTime64 range and the validator's window)
-    /// are written modulo 10,000; no value of `Int64` traps.
+    /// are written modulo 10,000 here (``text(milliseconds:)`` writes them in full); no value of
+    /// `Int64` traps.
     public static func write(milliseconds: Int64, to pointer: UnsafeMutableRawPointer) {
-        // Floor division, written so that no value of Int64 can overflow.
-        var (days, msOfDay) = milliseconds.quotientAndRemainder(dividingBy: 86_400_000)
-        if msOfDay < 0 { days -= 1; msOfDay += 86_400_000 }
+        let (days, msOfDay) = dayAndMillisecond(of: milliseconds)
         let (year, month, day) = CivilDate.date(fromDays: days)
         let ms = Int(msOfDay)
         @inline(__always) func put(_ value: Int, _ width: Int, _ at: Int) {
@@ -44,5 +49,13 @@ public enum RFC3339 {
         mark(UInt8(ascii: "."), 19)
         put(ms % 1000, 3, 20)
         mark(UInt8(ascii: "Z"), 23)
+    }
+
+    /// The day since 1970-01-01 of `milliseconds` and the millisecond within it: floor
+    /// division, written so that no value of Int64 can overflow.
+    private static func dayAndMillisecond(of milliseconds: Int64) -> (day: Int64, millisecond: Int64) {
+        var (day, millisecond) = milliseconds.quotientAndRemainder(dividingBy: 86_400_000)
+        if millisecond < 0 { day -= 1; millisecond += 86_400_000 }
+        return (day, millisecond)
     }
 }
