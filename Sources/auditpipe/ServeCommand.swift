@@ -11,7 +11,7 @@ import UnixSignals
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the AuditPipe server (gRPC API, HTTP endpoints, Kafka-to-ClickHouse pipeline).",
+        abstract: "Run the AuditPipe server (gRPC API, HTTP endpoints, Kafka-to-ClickHouse pipeline), or some of its roles.",
         discussion: """
             Stops gracefully on SIGTERM or SIGINT: the gRPC server stops taking new RPCs and \
             answers the ones in flight, then the pipeline flushes and commits what it has written.
@@ -22,6 +22,9 @@ struct ServeCommand: AsyncParsableCommand {
             line per problem naming the key; `auditpipe config check FILE` runs the same checks.
             """
     )
+
+    @Option(name: .customLong("roles"), help: "What this process runs: ingest, sink, recent, query, registry or all, comma separated. [env: AUDITPIPE_ROLES, default: every role its settings allow]")
+    var roles: String?
 
     @Option(name: .customLong("grpc-addr"), help: "gRPC listen address host:port. [env: AUDITPIPE_GRPC_ADDR, default 127.0.0.1:50051]")
     var grpcAddress: String?
@@ -99,6 +102,7 @@ struct ServeCommand: AsyncParsableCommand {
     var flagSettings: [String: String] {
         var flags: [String: String] = [:]
         func set(_ key: String, _ value: String?) { if let value { flags[key] = value } }
+        set("server.roles", roles)
         set("grpc.address", grpcAddress)
         set("http.address", httpAddress)
         set("kafka.brokers", kafkaBrokers)

@@ -165,7 +165,7 @@ struct ConfigurationFileTests {
         let syntax = problems("kafka: [\n")
         #expect(syntax.count == 1)
         #expect(syntax.first?.hasPrefix("test.yaml:2:1: not valid YAML: ") == true, "\(syntax)")
-        #expect(problems("- a\n- b\n").first?.contains("expected a mapping with keys grpc, http, kafka") == true)
+        #expect(problems("- a\n- b\n").first?.contains("expected a mapping with keys server, grpc, http, kafka") == true)
     }
 
     @Test("an empty file or a file of comments means defaults; the brokers are still required")
@@ -272,6 +272,30 @@ struct ConfigurationFileTests {
         #expect(ConfigurationLoader.editDistance("kitten", "sitting") == 3)
         #expect(ConfigurationLoader.editDistance("", "abc") == 3)
         #expect(ConfigurationLoader.editDistance("same", "same") == 0)
+    }
+
+    @Test("server.roles: by default every role the settings allow; named roles need their settings")
+    func roles() throws {
+        // Defaults follow the settings, as before roles existed.
+        #expect(try load(brokers).configuration.roles == [.ingest, .registry])
+        let full = brokers + "clickhouse:\n  url: http://ch:8123\nredis:\n  url: redis://r:6379\n"
+        #expect(try load(full).configuration.roles == Set(ServerRole.allCases))
+        #expect(try load(full + "schema_registry:\n  url: http://sr:8081\n").configuration.roles == [.ingest, .sink, .recent, .query])
+        // Named: a list, a comma-separated value, `all`; unneeded settings of a shared file are ignored.
+        #expect(try load(full + "server:\n  roles: [sink, query]\n").configuration.roles == [.sink, .query])
+        #expect(try load(full, flags: ["server.roles": "ingest, registry"]).configuration.roles == [.ingest, .registry])
+        #expect(try load(full, environment: ["AUDITPIPE_ROLES": "all"]).configuration.roles == Set(ServerRole.allCases))
+        #expect(try load(full, flags: ["server.roles": "ingest"]).configuration.roles.listed == "ingest")
+        // Refused, naming the role and what it needs.
+        #expect(problems(brokers, flags: ["server.roles": "ingest,writer"]) == [#"server.roles (from --roles): unknown role "writer"; the roles are ingest, sink, recent, query, registry and all"#])
+        #expect(problems(brokers, flags: ["server.roles": " , "]) == ["server.roles (from --roles): must name at least one role"])
+        #expect(problems(brokers, flags: ["server.roles": "ingest,sink"]).count == 1)
+        #expect(problems(brokers, flags: ["server.roles": "ingest,sink"]).first?.contains("the sink role reads and writes ClickHouse; set clickhouse.url") == true)
+        #expect(problems(brokers, flags: ["server.roles": "recent"]).first?.contains("the recent role keeps the view in Redis; set redis.url") == true)
+        #expect(
+            problems(brokers + "schema_registry:\n  url: http://sr:8081\n", flags: ["server.roles": "ingest,registry"]).first?
+                .contains("the registry role serves the built-in registry, but schema_registry.url names an external one") == true
+        )
     }
 
     @Test("docs/configuration.md lists every key with its variable and default")

@@ -5,6 +5,9 @@ import KafkaClient
 /// environment variables (see README.md, "Configuration reference"); defaults are safe for a
 /// single local instance.
 public struct AuditPipeConfiguration: Sendable {
+    /// The roles this process runs (`server.roles`, `AUDITPIPE_ROLES`, `--roles`); nil: every role
+    /// its settings allow (``roles``).
+    public var requestedRoles: Set<ServerRole>?
     /// Where the gRPC API listens (`AUDITPIPE_GRPC_ADDR`).
     public var grpcAddress = HostAndPort(host: "127.0.0.1", port: 50051)
     /// Where the HTTP endpoints listen: metrics, health, the schema registry API, legacy JSON
@@ -137,6 +140,13 @@ public struct AuditPipeConfiguration: Sendable {
 
     public init() {}
 
+    /// The roles this process runs: the requested ones, or by default ingest, the built-in
+    /// registry when no external one is named, the sink and the query side when ClickHouse is
+    /// configured, and recent events when Redis is.
+    public var roles: Set<ServerRole> {
+        requestedRoles ?? Set(ServerRole.allCases.filter { $0.missingSetting(in: self) == nil })
+    }
+
     /// Checks the settings that can be checked without connecting anywhere.
     public func validate() throws(ConfigurationError) {
         if kafkaBootstrapServers.isEmpty {
@@ -144,6 +154,14 @@ public struct AuditPipeConfiguration: Sendable {
                 setting: "AUDITPIPE_KAFKA_BROKERS",
                 problem: "no Kafka bootstrap servers; set --kafka-brokers or AUDITPIPE_KAFKA_BROKERS (for the dev stack: source .dev/env after Deploy/dev/up)"
             )
+        }
+        if let requestedRoles {
+            if requestedRoles.isEmpty {
+                throw ConfigurationError(setting: "AUDITPIPE_ROLES", problem: "no role; name at least one of \(ServerRole.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            for role in requestedRoles.sorted() {
+                if let (setting, problem) = role.missingSetting(in: self) { throw ConfigurationError(setting: setting, problem: problem) }
+            }
         }
         if eventsTopic.isEmpty {
             throw ConfigurationError(setting: "AUDITPIPE_EVENTS_TOPIC", problem: "the events topic name is empty")

@@ -368,6 +368,10 @@ package struct ConfigurationKey: Sendable {
 /// Every key AuditPipe reads, in reference order.
 package enum ConfigurationKeys {
     package static let all: [ConfigurationKey] = [
+        // server
+        key("server.roles", "AUDITPIPE_ROLES", "--roles", "- (every role its settings allow)",
+            "what this process runs: a YAML list or comma-separated ingest, sink, recent, query, registry (or all); unset: ingest, the built-in registry unless schema_registry.url is set, sink and query with clickhouse.url, recent with redis.url",
+            set: { s, v in s.configuration.requestedRoles = try roles(v) }, show: { $0.configuration.requestedRoles?.listed }),
         // grpc
         key("grpc.address", "AUDITPIPE_GRPC_ADDR", "--grpc-addr", "127.0.0.1:50051",
             "gRPC listen address, host:port (port 0: any free port)",
@@ -605,6 +609,21 @@ private func hostAndPort(_ input: SettingInput) throws -> HostAndPort {
     } catch {
         throw InvalidValue(error.problem)
     }
+}
+
+private func roles(_ input: SettingInput) throws -> Set<ServerRole> {
+    var roles = Set<ServerRole>()
+    for name in try list(input) {
+        if name.lowercased() == "all" {
+            roles.formUnion(ServerRole.allCases)
+        } else if let role = ServerRole(rawValue: name.lowercased()) {
+            roles.insert(role)
+        } else {
+            throw InvalidValue("unknown role \(quoted(name)); the roles are \(ServerRole.allCases.map(\.rawValue).joined(separator: ", ")) and all")
+        }
+    }
+    guard !roles.isEmpty else { throw InvalidValue("must name at least one role") }
+    return roles
 }
 
 private func brokers(_ input: SettingInput) throws -> String {

@@ -39,14 +39,17 @@ extension Auditpipe_V1_VerifyResponse {
 
 /// `auditpipe.v1.AuditService`: the gRPC face of ingest and of the read side.
 struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
-    let ingestPipeline: IngestPipeline
-    /// Streams compliance reports from ClickHouse; nil when no ClickHouse is configured.
+    /// Validates and produces events; nil when this process does not run the ingest role.
+    let ingestPipeline: IngestPipeline?
+    /// Streams compliance reports from ClickHouse; nil without the query role.
     let reports: ComplianceReportExecutor?
-    /// Reads users' recent events from Redis; nil when no Redis is configured.
+    /// Reads users' recent events from Redis; nil without the recent role.
     let recent: (any RecentEventsReader)?
     /// False only when the server runs without AUDITPIPE_AUTH_CONFIG (development): every caller
     /// then acts as an administrator of every tenant.
     let authenticationRequired: Bool
+    /// The roles this process runs, named when a call needs one it does not.
+    var roles: Set<ServerRole> = Set(ServerRole.allCases)
     /// How many events of one Ingest stream may be in flight (awaiting durability) at once; the
     /// stream stops reading from the caller beyond that (HTTP/2 flow control pushes back).
     var maxInFlightPerStream = 1024
@@ -97,11 +100,12 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         response: RPCWriter<Auditpipe_V1_IngestResult>,
         context: ServerContext
     ) async throws {
+        guard let ingestPipeline else { throw notServed("Ingest", by: .ingest) }
         let activity = IngestStreamActivity()
         try await withThrowingTaskGroup(of: Void.self) { stream in
             stream.addTask { try await activity.watch(idleTimeout: ingestStreamIdleTimeout) }
             stream.addTask { try await activity.drainOnGracefulShutdown() }
-            stream.addTask { try await self.ingest(request, response, activity: activity) }
+            stream.addTask { try await self.ingest(request, response, into: ingestPipeline, activity: activity) }
             // The first to finish decides: the stream's own end, the idle watchdog's error, or
             // the end of the drain at shutdown.
             try await stream.next()
@@ -119,6 +123,7 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
     private func ingest(
         _ request: RPCAsyncSequence<Auditpipe_V1_IngestRequest, any Error>,
         _ response: RPCWriter<Auditpipe_V1_IngestResult>,
+        into pipeline: IngestPipeline,
         activity: IngestStreamActivity
     ) async throws {
         let intake = IngestStreamIntake<Auditpipe_V1_IngestRequest>(maxInFlight: maxInFlightPerStream)
@@ -155,7 +160,7 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
                     }
                     // The unit's CPU work happens here; the next unit starts as soon as this one
                     // is handed to Kafka, so the events that arrive meanwhile travel together.
-                    let pending = await self.submit(unit.map(\.event))
+                    let pending = await self.submit(unit.map(\.event), to: pipeline)
                     units.addTask {
                         // Each part as Kafka acknowledges it: an event waits for its own
                         // partition, not for the unit's slowest.
@@ -179,11 +184,12 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         request: Auditpipe_V1_IngestBatchRequest,
         context: ServerContext
     ) async throws -> Auditpipe_V1_IngestBatchResponse {
+        guard let ingestPipeline else { throw notServed("IngestBatch", by: .ingest) }
         guard request.events.count <= maxBatchEvents else {
             throw RPCError(code: .invalidArgument, message: "events: \(request.events.count) events in one batch; the limit is \(maxBatchEvents). Split the batch.")
         }
         // One unit of work: validated, encoded and produced together, answered once durable.
-        let results = await self.results(for: request.events)
+        let results = await submit(request.events, to: ingestPipeline).results()
         return .with { $0.results = results }
     }
 
@@ -208,9 +214,7 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         guard request.limit <= 100 else {
             throw RPCError(code: .invalidArgument, message: "limit: \(request.limit) is over 100; ask for 1 to 100 (0 means 100)")
         }
-        guard let recent else {
-            throw RPCError(code: .unavailable, message: "RecentEvents needs Redis: start the server with AUDITPIPE_REDIS_URL")
-        }
+        guard let recent else { throw notServed("RecentEvents", by: .recent) }
         return try await recent.recent(tenant: tenant, actor: request.actorID, limit: request.limit == 0 ? 100 : Int(request.limit))
     }
 
@@ -220,9 +224,7 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         context: ServerContext
     ) async throws {
         let tenant = try caller().resolveTenant(request.tenantID, role: .reports)
-        guard let reports else {
-            throw RPCError(code: .unavailable, message: "ComplianceReport needs ClickHouse: start the server with AUDITPIPE_CLICKHOUSE_URL")
-        }
+        guard let reports else { throw notServed("ComplianceReport", by: .query) }
         let statement = try reports.statement(for: ComplianceReportQuery(request, tenantID: tenant))
         try await reports.run(statement) { chunk in
             try await response.write(chunk.message)
@@ -254,10 +256,11 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         case (false, false):
             range = .all
         }
+        guard roles.contains(.query) else { throw notServed("Verify", by: .query) }
         guard let chainAuditor else {
             throw RPCError(
                 code: .unavailable,
-                message: "Verify needs ClickHouse and a checkpoint key: start the server with AUDITPIPE_CLICKHOUSE_URL and AUDITPIPE_CHECKPOINT_KEY_FILE (or AUDITPIPE_CHECKPOINT_PUBLIC_KEYS)"
+                message: "Verify needs a checkpoint key: start the server with AUDITPIPE_CHECKPOINT_KEY_FILE (or AUDITPIPE_CHECKPOINT_PUBLIC_KEYS)"
             )
         }
         let report: ChainVerificationReport
@@ -269,6 +272,20 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         return Auditpipe_V1_VerifyResponse(report)
     }
 
+    /// The answer to a call of `method` on a process that does not run `role`.
+    private func notServed(_ method: String, by role: ServerRole) -> RPCError {
+        let setting: String
+        switch role {
+        case .query, .sink: setting = " (it needs clickhouse.url)"
+        case .recent: setting = " (it needs redis.url)"
+        case .ingest, .registry: setting = ""
+        }
+        return RPCError(
+            code: .unimplemented,
+            message: "\(method) is served by the \(role) role, which this instance does not run (its roles: \(roles.listed)); call an instance that runs it, or add \(role) to server.roles\(setting)"
+        )
+    }
+
     /// The authenticated caller; in development mode (no authentication configured) an
     /// administrator of every tenant.
     private func caller() throws -> Principal {
@@ -277,15 +294,10 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         return Principal(name: "open access (AUDITPIPE_AUTH_CONFIG unset)", tenants: .all, roles: [.admin], method: .apiKey)
     }
 
-    /// The results of `events` as one unit, once each is durable or refused.
-    private func results(for events: [Auditpipe_V1_AuditEvent]) async -> [Auditpipe_V1_IngestResult] {
-        await submit(events).results()
-    }
-
     /// `events` as one unit: each event is authorized for its tenant (once per run of events of
     /// the same tenant), the allowed ones are submitted to the pipeline as one batch; returns
     /// once they are handed to Kafka.
-    private func submit(_ events: [Auditpipe_V1_AuditEvent]) async -> PendingIngestResults {
+    private func submit(_ events: [Auditpipe_V1_AuditEvent], to pipeline: IngestPipeline) async -> PendingIngestResults {
         var results: [Auditpipe_V1_IngestResult] = []
         results.reserveCapacity(events.count)
         var accepted: [AuditEvent] = []
@@ -317,7 +329,7 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
             accepted.append(event)
             acceptedIndices.append(index)
         }
-        let pending = await ingestPipeline.submit(batch: accepted)
+        let pending = await pipeline.submit(batch: accepted)
         return PendingIngestResults(results: results, acceptedIndices: acceptedIndices, pending: pending)
     }
 }

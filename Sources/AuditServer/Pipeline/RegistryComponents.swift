@@ -16,14 +16,15 @@ struct RegistryEventSchemas: EventSchemaSource {
     }
 }
 
-/// Runs the registry AuditPipe serves itself: follows its Kafka log until graceful shutdown, and
-/// keeps the events subject on the current `AuditEvent` schema (see
-/// ``AuditEventSchemaMigration``), so a fresh installation accepts events; later versions go
+/// Runs the registry AuditPipe serves itself: follows its Kafka log until graceful shutdown and,
+/// in the registry role's process, keeps the events subject on the current `AuditEvent` schema
+/// (see ``AuditEventSchemaMigration``), so a fresh installation accepts events; later versions go
 /// through `auditpipe schema register` and the compatibility rules.
 struct EmbeddedRegistryService: Service {
     let registry: SchemaRegistryService
-    let log: KafkaRegistryLog
     let eventsTopic: String
+    /// Whether this process writes the seed schema (the registry role); others only follow.
+    let seedsEventsSubject: Bool
     let health: HealthStatusRegistry
     let logger: Logger
 
@@ -37,13 +38,14 @@ struct EmbeddedRegistryService: Service {
             }
             do {
                 try await registry.waitUntilReady()
-                try await AuditEventSchemaMigration.apply(registry: registry, subject: "\(eventsTopic)-value", logger: logger)
+                if seedsEventsSubject {
+                    try await AuditEventSchemaMigration.apply(registry: registry, subject: "\(eventsTopic)-value", logger: logger)
+                }
                 health.set("registry", .serving)
             } catch where Task.isShuttingDownGracefully {
                 // Asked to stop while still starting: not an error.
             }
         }
-        await log.close()
     }
 }
 
