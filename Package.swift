@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "AuditPipeClient", targets: ["AuditPipeClient"]),
         .executable(name: "auditpipe", targets: ["auditpipe"]),
         .executable(name: "auditpipe-dev-kafka", targets: ["auditpipe-dev-kafka"]),
+        .executable(name: "auditpipe-tools", targets: ["auditpipe-tools"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -273,7 +274,6 @@ let package = Package(
         .executableTarget(
             name: "auditpipe",
             dependencies: [
-                "AuditBench",
                 "AuditEvents",
                 "AuditIntegrity",
                 "AuditQuery",
@@ -284,7 +284,6 @@ let package = Package(
                 "LegacyMapping",
                 "SchemaTools",
                 "AvroCodec",
-                "AuditSimulator",
                 "AuditPipeProto",
                 "AuditAuth",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -303,6 +302,17 @@ let package = Package(
             ],
             swiftSettings: defaultSwiftSettings
         ),
+        // The benchmarks and the simulated services: tools that drive the product, not part of it.
+        .executableTarget(
+            name: "auditpipe-tools",
+            dependencies: [
+                "AuditBench",
+                "AuditSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
         .executableTarget(
             name: "auditpipe-dev-kafka",
             dependencies: [
@@ -316,6 +326,7 @@ let package = Package(
 
         .target(
             name: "AuditPipeTestSupport",
+            dependencies: ["SchemaRegistry"],
             path: "Tests/AuditPipeTestSupport",
             swiftSettings: defaultSwiftSettings
         ),

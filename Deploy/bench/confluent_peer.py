@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The peer of `auditpipe bench ingest`: Confluent's Python client doing AuditPipe's ingest work.
+"""The peer of `auditpipe-tools bench ingest`: Confluent's Python client doing AuditPipe's ingest work.
 
 For each event: the same field rules as AuditPipe's EventValidator (required ids, byte limits,
 no control characters, plausible timestamp, metadata limits), then Confluent's `AvroSerializer`
@@ -12,7 +12,7 @@ Modes:
   rate  open loop at --rate events/s for --duration s; latency = produce() call -> delivery report.
   max   as fast as possible for --duration s with at most --window events unacknowledged.
 
-The events are the templates in --events (a JSON array written by `auditpipe bench ingest`),
+The events are the templates in --events (a JSON array written by `auditpipe-tools bench ingest`),
 cycled, each with a fresh UUID event_id. Prints one JSON object on stdout; progress on stderr.
 """
 

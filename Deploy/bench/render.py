@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes BENCHMARKS.md from the JSON lines the `auditpipe bench` subcommands print.
+"""Writes BENCHMARKS.md from the JSON lines the `auditpipe-tools bench` subcommands print.
 
     render.py RESULTS.jsonl --command "Deploy/bench/run" --output BENCHMARKS.md
 

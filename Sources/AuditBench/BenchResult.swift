@@ -2,7 +2,7 @@ import AvroCodec
 
 /// One benchmark figure: our value, the peer (or ceiling) it is compared with, and the target.
 ///
-/// Every `auditpipe bench` subcommand prints one JSON line per figure on stdout (`jsonLine`) and a
+/// Every `auditpipe-tools bench` subcommand prints one JSON line per figure on stdout (`jsonLine`) and a
 /// human table on stderr (`BenchResult.table`):
 ///
 /// ```json

@@ -6,7 +6,7 @@ import Glibc
 import KafkaClient
 package import Logging
 
-/// `auditpipe bench ingest`: what it runs against, and how hard.
+/// `auditpipe-tools bench ingest`: what it runs against, and how hard.
 package struct IngestBenchmarkConfiguration: Sendable {
     /// AuditPipe's gRPC address.
     package var grpcHost = "127.0.0.1"
@@ -143,7 +143,7 @@ struct CPUProbe {
     }
 }
 
-/// `auditpipe bench ingest`: events through the Swift client into `auditpipe serve`, next to
+/// `auditpipe-tools bench ingest`: events through the Swift client into `auditpipe serve`, next to
 /// Confluent's Python serializer + producer (the peer) and raw librdkafka produce of the same
 /// pre-encoded bytes (the ceiling), in one run.
 package enum IngestBenchmark {

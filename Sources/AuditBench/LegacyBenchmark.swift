@@ -6,7 +6,7 @@ import LegacyMapping
 import NIOCore
 import NIOHTTP1
 
-/// `auditpipe bench legacy`: what it runs against, and how hard.
+/// `auditpipe-tools bench legacy`: what it runs against, and how hard.
 package struct LegacyBenchmarkConfiguration: Sendable {
     /// AuditPipe's gRPC address (the canonical ceiling).
     package var grpcHost = "127.0.0.1"
@@ -72,7 +72,7 @@ package enum LegacyAuthGatewayGenerator {
     }
 }
 
-/// `auditpipe bench legacy`: mapped events/s through `POST /v1/legacy/{source}` next to IngestBatch
+/// `auditpipe-tools bench legacy`: mapped events/s through `POST /v1/legacy/{source}` next to IngestBatch
 /// with the same events already canonical (the ceiling), in one run.
 package enum LegacyBenchmark {
     package static let ceilingName = "ingest-canonical"

@@ -10,12 +10,12 @@ package import Logging
 import RedisClient
 import Synchronization
 
-/// `auditpipe bench recent`: RecentEvents of a running server for a user with 100 events, against
+/// `auditpipe-tools bench recent`: RecentEvents of a running server for a user with 100 events, against
 /// the server's own Redis read of them (`ZRANGE <key> -100 -1`, run by `redis-benchmark` with the
 /// same number of requests and connections, in the same run); then the write side
 /// (``RecentWriteBenchmark``): freshness at 5,000 events/s and Redis CPU per event written.
 ///
-/// Starts `auditpipe serve` (this executable) on its own ports, topic and sink group, ingests
+/// Starts `auditpipe serve` (``AuditPipeExecutable``) on its own ports, topic and sink group, ingests
 /// 100 events for one new user through the Swift client, waits until RecentEvents returns all
 /// 100, then measures: the figures with a gRPC client that counts each answer's events from its
 /// bytes (redis-benchmark does not parse the members either), the notes also with the generated

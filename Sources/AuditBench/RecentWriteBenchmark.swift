@@ -11,7 +11,7 @@ import NIOHTTP1
 import RedisClient
 import Synchronization
 
-/// `auditpipe bench recent`, the write side, against a server that `RecentBenchmark` started:
+/// `auditpipe-tools bench recent`, the write side, against a server that `RecentBenchmark` started:
 ///
 /// - `recent_freshness_p99`: events sent at `rate` per second (open loop, two Ingest streams,
 ///   1,000 users in 20 tenants, ClickHouse sink running); every 50th goes to one of 8 probe users

@@ -6,7 +6,7 @@ import Foundation
 package import Logging
 import NIOCore
 
-/// `auditpipe bench report`: "all auth events for tenant X in March" on a generated data set
+/// `auditpipe-tools bench report`: "all auth events for tenant X in March" on a generated data set
 /// (default 50 million events over 12 months and 100 tenants, see ``ReportDataSet``), through the
 /// real ``ComplianceReportExecutor`` (row mode, streamed to the end), against the same question
 /// with `identity()` around the key columns (a full scan, ``ReportPeerSQL``), in the same run.

@@ -13,7 +13,7 @@ import NIOCore
 import Glibc
 #endif
 
-/// `auditpipe bench report`, export figures: a year-long row-mode report of one tenant's
+/// `auditpipe-tools bench report`, export figures: a year-long row-mode report of one tenant's
 /// events (default 2,000,000, spread evenly over 2026) through a spawned `auditpipe serve`,
 ///
 /// - end to end with `auditpipe report --format csv` to /dev/null (`report_export_rows_per_s`);
@@ -137,7 +137,7 @@ package struct ReportExportBenchmark: Sendable {
         let query = ComplianceReportQuery(tenantID: Self.tenant, fromMilliseconds: Self.range.from, toMilliseconds: Self.range.to)
         let statement = try ComplianceReportStatement(query: query, table: AuditEventsTable(), cursors: ReportCursorCodec())
         let peerSQL = statement.sql.replacingOccurrences(of: "FORMAT RowBinaryWithNamesAndTypes", with: "FORMAT CSV")
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let executable = AuditPipeExecutable.path
         let clickHousePID = clickHousePIDFile.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }
             .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
             .flatMap { ProcessCPU.seconds(of: $0) == nil ? nil : $0 }

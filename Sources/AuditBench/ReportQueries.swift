@@ -1,7 +1,7 @@
 import AuditEvents
 import Foundation
 
-/// The pure parts of `auditpipe bench report`: where the generated events go, the SQL that
+/// The pure parts of `auditpipe-tools bench report`: where the generated events go, the SQL that
 /// generates them inside ClickHouse, the March question, and its full-scan peer.
 ///
 /// The data set is deterministic: row `n` (0-based) gets its columns from `cityHash64(n, k)`, so

@@ -9,7 +9,7 @@ import NIOCore
 import ServiceLifecycle
 import Synchronization
 
-/// `auditpipe bench sink`, part 1: how many rows per second the real ``ClickHouseSink`` stores,
+/// `auditpipe-tools bench sink`, part 1: how many rows per second the real ``ClickHouseSink`` stores,
 /// against ClickHouse's own insert of the same rows from a file (the ceiling), in the same run.
 ///
 /// 1. Pre-produces the events to a fresh topic as the server does (Confluent wire format,

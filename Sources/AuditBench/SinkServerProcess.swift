@@ -153,7 +153,7 @@ package final class BenchServerProcess: Sendable {
         }
     }
 
-    /// Starts `auditpipe serve` (this executable) and waits until `/readyz` answers 200.
+    /// Starts `auditpipe serve` (``AuditPipeExecutable``) and waits until `/readyz` answers 200.
     package init(settings: Settings, environment: StoreBenchEnvironment, readyTimeout: Duration = .seconds(90)) async throws {
         guard let colon = settings.grpcAddress.lastIndex(of: ":"), let port = Int(settings.grpcAddress[settings.grpcAddress.index(after: colon)...]) else {
             throw BenchSetupError("--grpc-addr must be host:port (got \(settings.grpcAddress))")
@@ -164,7 +164,7 @@ package final class BenchServerProcess: Sendable {
         logPath = NSTemporaryDirectory() + "auditpipe-bench-\(settings.sinkGroup).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         guard let log = FileHandle(forWritingAtPath: logPath) else { throw BenchSetupError("cannot write \(logPath)") }
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let executable = AuditPipeExecutable.path
         let child = Process()
         child.executableURL = URL(fileURLWithPath: executable)
         child.arguments = [

@@ -7,10 +7,10 @@ package import Logging
 import NIOCore
 import Synchronization
 
-/// `auditpipe bench sink`, part 2: how long after its acknowledgement an event is visible in a
+/// `auditpipe-tools bench sink`, part 2: how long after its acknowledgement an event is visible in a
 /// ClickHouse `SELECT`, at a fixed ingest rate through a running server.
 ///
-/// Starts `auditpipe serve` (this executable) on its own ports, topic, sink group and database,
+/// Starts `auditpipe serve` (``AuditPipeExecutable``) on its own ports, topic, sink group and database,
 /// warms the path up, then sends events at `rate` per second for `duration` through the Swift
 /// ``AuditPipeClient`` (open loop, two `Ingest` streams) while polling
 /// `max(kafka_offset)` per partition every `pollInterval`. See ``SinkVisibility`` for how the

@@ -478,7 +478,7 @@ enum EventKey {
 }
 
 /// The `log_comment` of each statement the sink runs per batch, so that `system.query_log` tells
-/// what each costs ClickHouse (`auditpipe bench sink` reads them).
+/// what each costs ClickHouse (`auditpipe-tools bench sink` reads them).
 package enum SinkQueryComment {
     package static let rangeRecord = "auditpipe-sink-range-record"
     package static let boundLookup = "auditpipe-sink-event-id-bound-lookup"

@@ -11,6 +11,6 @@ struct AuditPipeCommand: AsyncParsableCommand {
             --help); a flag overrides its variable. `Deploy/dev/up` writes the variables for the \
             local dev stack to .dev/env.
             """,
-        subcommands: [ServeCommand.self, SimulateCommand.self, ReportCommand.self, RecentCommand.self, SchemaCommand.self, LegacyCommand.self, AuthCommand.self, DeadLetterCommand.self, ConfigCommand.self, LagCommand.self, VerifyCommand.self, Bench.self]
+        subcommands: [ServeCommand.self, ReportCommand.self, RecentCommand.self, SchemaCommand.self, LegacyCommand.self, AuthCommand.self, DeadLetterCommand.self, ConfigCommand.self, LagCommand.self, VerifyCommand.self]
     )
 }

@@ -1,3 +1,4 @@
+import AuditPipeTestSupport
 import AuditEvents
 import AvroCodec
 import Foundation

@@ -17,7 +17,7 @@ import Testing
 /// verification, reports, exit status) against an in-process stand-in for AuditPipe: a gRPC
 /// service over an in-memory store and an HTTP intake that maps legacy JSON with the real rules.
 /// The stand-in can lose or duplicate acknowledged events on purpose, and the run must say so.
-/// (This checks the simulator, not AuditPipe: the real end-to-end run is `auditpipe simulate`
+/// (This checks the simulator, not AuditPipe: the real end-to-end run is `auditpipe-tools simulate`
 /// against `auditpipe serve`.)
 @Suite("simulate against an in-process stand-in server", .serialized)
 struct FakeServerRunTests {

@@ -1,3 +1,4 @@
+import AuditPipeTestSupport
 import AvroCodec
 import Foundation
 import NIOHTTP1

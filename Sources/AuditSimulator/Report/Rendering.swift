@@ -31,7 +31,7 @@ package struct TextTable: Sendable {
     }
 }
 
-/// The texts `auditpipe simulate` prints.
+/// The texts `auditpipe-tools simulate` prints.
 package enum SimulationText {
     /// The live line: `[00:23/01:00] sent 4600 (199/s)  accepted 4380  refused 95  quarantined 120  unavailable→retried 0  in flight 12  lag auditpipe-sink 0.4s, auditpipe-sink-recent 0.1s`.
     /// `lagSeconds`: each consumer group's largest `auditpipe_consumer_lag_seconds`.

@@ -46,7 +46,7 @@ package final class SimulationRunner: Sendable {
 
     private func phases(_ connections: ServerConnections) async -> Outcome {
         let config = configuration
-        say("auditpipe simulate: run \(config.run.runID), \(config.services.count) services, \(format(config.rate)) events/s for \(SimulationText.clock(config.duration)), \(config.tenantCount) tenants, seed \(config.seed)")
+        say("auditpipe-tools simulate: run \(config.run.runID), \(config.services.count) services, \(format(config.rate)) events/s for \(SimulationText.clock(config.duration)), \(config.tenantCount) tenants, seed \(config.seed)")
         say("  gRPC \(config.grpcHost):\(config.grpcPort)   HTTP \(connections.httpBase)")
         guard await waitForServer(connections) else {
             say("error: the server's HTTP endpoint \(connections.httpBase)/healthz did not answer within 15 s; start the server (Deploy/run) or pass --http")

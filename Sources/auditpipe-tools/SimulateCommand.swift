@@ -2,7 +2,7 @@ import ArgumentParser
 import AuditSimulator
 import Foundation
 
-/// `auditpipe simulate`: the main job in one command. Twelve simulated services send events to a
+/// `auditpipe-tools simulate`: the main job in one command. Twelve simulated services send events to a
 /// running server, then the run proves that every acknowledged event is stored.
 struct SimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,7 +27,7 @@ struct SimulateCommand: AsyncParsableCommand {
             reached.
 
             Example (after `Deploy/dev/up` and with `auditpipe serve` running):
-              auditpipe simulate --duration 60s --rate 200 --tenants 5
+              auditpipe-tools simulate --duration 60s --rate 200 --tenants 5
             """
     )
 

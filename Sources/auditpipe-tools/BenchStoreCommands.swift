@@ -61,7 +61,7 @@ struct BenchStoreOptions: ParsableArguments {
     }
 }
 
-/// `auditpipe bench sink`.
+/// `auditpipe-tools bench sink`.
 struct BenchSink: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sink",
@@ -79,7 +79,7 @@ struct BenchSink: AsyncParsableCommand {
             acknowledgement. Target: p99 < 1 s at 5,000 events/s.
 
             Example (dev stack up):
-              source .dev/env && auditpipe bench sink --quick
+              source .dev/env && auditpipe-tools bench sink --quick
             """
     )
 
@@ -142,7 +142,7 @@ struct BenchSink: AsyncParsableCommand {
     }
 }
 
-/// `auditpipe bench report`.
+/// `auditpipe-tools bench report`.
 struct BenchReport: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
@@ -226,7 +226,7 @@ struct BenchReport: AsyncParsableCommand {
     }
 }
 
-/// `auditpipe bench recent`.
+/// `auditpipe-tools bench recent`.
 struct BenchRecent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recent",

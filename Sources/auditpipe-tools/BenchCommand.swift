@@ -3,7 +3,7 @@ import AuditBench
 import Foundation
 import Logging
 
-/// `auditpipe bench`: the benchmarks. Each subcommand measures our figure and its peer or ceiling
+/// `auditpipe-tools bench`: the benchmarks. Each subcommand measures our figure and its peer or ceiling
 /// in the same run, prints a table on stderr and one JSON line per figure on stdout.
 /// `Deploy/bench/run` runs them all and writes BENCHMARKS.md.
 struct Bench: AsyncParsableCommand {
@@ -95,7 +95,7 @@ struct BenchCommonOptions: ParsableArguments {
     }
 }
 
-/// `auditpipe bench ingest`.
+/// `auditpipe-tools bench ingest`.
 struct BenchIngest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
@@ -115,7 +115,7 @@ struct BenchIngest: AsyncParsableCommand {
             <= 2x the ceiling process's.
 
             Example (dev stack up, server running):
-              auditpipe bench ingest --kafka-brokers "$AUDITPIPE_KAFKA_BROKERS" --quick
+              auditpipe-tools bench ingest --kafka-brokers "$AUDITPIPE_KAFKA_BROKERS" --quick
             """
     )
 
@@ -221,7 +221,7 @@ struct BenchIngest: AsyncParsableCommand {
     }
 }
 
-/// `auditpipe bench legacy`.
+/// `auditpipe-tools bench legacy`.
 struct BenchLegacy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "legacy",
@@ -233,7 +233,7 @@ struct BenchLegacy: AsyncParsableCommand {
             rules, through IngestBatch with the same batch size and concurrency.
 
             Example:
-              auditpipe bench legacy --legacy-rules Deploy/legacy-rules.yaml --quick
+              auditpipe-tools bench legacy --legacy-rules Deploy/legacy-rules.yaml --quick
             """
     )
 
