@@ -153,9 +153,36 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: defaultSwiftSettings
         ),
+        // Reading the events topic: records decoded against their writer schemas, the buffered
+        // consumer loop, consumer lag, retry decisions. Shared by the sink and recent events.
+        .target(
+            name: "AuditConsumer",
+            dependencies: [
+                "AuditEvents", "AvroCodec", "KafkaClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
+        // Each user's newest events in Redis: the store, its sink, and the stored-event encoding.
+        .target(
+            name: "AuditRecent",
+            dependencies: [
+                "AuditConsumer", "AuditEvents", "AvroCodec", "KafkaClient", "RedisClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
         .target(
             name: "AuditSink",
             dependencies: [
+                "AuditConsumer",
                 "AuditIntegrity",
                 "KafkaClient", "ClickHouseHTTP", "RedisClient", "AuditEvents", "AvroCodec",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -224,6 +251,7 @@ let package = Package(
         .target(
             name: "AuditBench",
             dependencies: [
+                "AuditConsumer", "AuditRecent",
                 "AuditPipeClient", "AuditEvents", "AvroCodec", "KafkaClient", "LegacyMapping",
                 "AuditSink", "AuditQuery", "AuditPipeProto", "ClickHouseHTTP", "RedisClient",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -251,6 +279,8 @@ let package = Package(
                 "AuditAuth",
                 "AuditQuery",
                 "AuditSink",
+                "AuditConsumer",
+                "AuditRecent",
                 "ClickHouseHTTP",
                 "RedisClient",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -274,6 +304,7 @@ let package = Package(
         .executableTarget(
             name: "auditpipe",
             dependencies: [
+                "AuditConsumer",
                 "AuditEvents",
                 "AuditIntegrity",
                 "AuditQuery",
@@ -415,7 +446,7 @@ let package = Package(
         .testTarget(
             name: "AuditSinkTests",
             dependencies: [
-                "AuditSink", "AuditPipeTestSupport", "KafkaClient", "ClickHouseHTTP", "RedisClient", "AuditEvents", "AvroCodec", "AuditIntegrity",
+                "AuditSink", "AuditConsumer", "AuditRecent", "AuditPipeTestSupport", "KafkaClient", "ClickHouseHTTP", "RedisClient", "AuditEvents", "AvroCodec", "AuditIntegrity",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -441,7 +472,7 @@ let package = Package(
         .testTarget(
             name: "AuditIntegrityTests",
             dependencies: [
-                "AuditIntegrity", "AuditSink", "AuditPipeTestSupport", "KafkaClient", "ClickHouseHTTP", "AuditEvents", "AvroCodec",
+                "AuditIntegrity", "AuditSink", "AuditConsumer", "AuditPipeTestSupport", "KafkaClient", "ClickHouseHTTP", "AuditEvents", "AvroCodec",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -464,6 +495,8 @@ let package = Package(
             dependencies: [
                 "AuditServer",
                 "AuditSink",
+                "AuditConsumer",
+                "AuditRecent",
                 "KafkaClient",
                 "AuditPipeProto",
                 "AuditPipeClient",

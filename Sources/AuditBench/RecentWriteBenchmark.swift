@@ -1,6 +1,7 @@
 import AuditEvents
 import AuditPipeClient
 import AuditPipeProto
+import AuditRecent
 import AuditSink
 import AsyncHTTPClient
 import Foundation

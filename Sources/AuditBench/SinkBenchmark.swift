@@ -1,4 +1,5 @@
 package import AuditEvents
+import AuditConsumer
 import AuditSink
 import AvroCodec
 import ClickHouseHTTP

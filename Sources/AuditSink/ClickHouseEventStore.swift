@@ -1,3 +1,4 @@
+public import AuditConsumer
 import AuditEvents
 public import ClickHouseHTTP
 import Foundation
@@ -314,8 +315,8 @@ public final class ClickHouseEventStore: Sendable {
             high = max(high, row.timestampMilliseconds)
             keys.appendRow([EventKey.string(tenantID: row.tenantID, eventID: row.eventID)])
         }
-        low = max(low - windowMs, EventRow.timestampRange.lowerBound)
-        high = min(high + windowMs, EventRow.timestampRange.upperBound)
+        low = max(low - windowMs, StorableEvent.timestampRange.lowerBound)
+        high = min(high + windowMs, StorableEvent.timestampRange.upperBound)
         let response = try await client.query(
             """
             SELECT tenant_id, event_id, insert_token FROM `\(tables.eventKeys)`

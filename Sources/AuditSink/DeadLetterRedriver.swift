@@ -1,3 +1,4 @@
+public import AuditConsumer
 import ClickHouseHTTP
 public import KafkaClient
 public import Logging

@@ -1,3 +1,4 @@
+import AuditConsumer
 import Foundation
 public import KafkaClient
 public import Logging

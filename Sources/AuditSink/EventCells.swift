@@ -1,3 +1,4 @@
+import AuditConsumer
 import AuditEvents
 import AuditIntegrity
 import AvroCodec
@@ -27,14 +28,6 @@ enum EventCells {
         var timestampMilliseconds: Int64
     }
 
-    /// Why the table cannot hold an event with these fields, or nil.
-    static func rejection(timestampMilliseconds: Int64, eventIDIsEmpty: Bool) -> String? {
-        if !EventRow.timestampRange.contains(timestampMilliseconds) {
-            return "timestamp \(timestampMilliseconds) ms is outside DateTime64(3)'s range (years 1900...2299)"
-        }
-        if eventIDIsEmpty { return "event_id is empty" }
-        return nil
-    }
 
     /// The outcome of transcoding one record.
     enum Transcoded {
@@ -56,7 +49,7 @@ enum EventCells {
         entries.removeAll(keepingCapacity: true)
         let fields = try AuditEventSchema.readSeedRecord(&reader) { key, value in entries.append(Entry(key: key, value: value)) }
         let timestamp = fields.timestampMilliseconds
-        if let reason = rejection(timestampMilliseconds: timestamp, eventIDIsEmpty: fields.eventID.isEmpty) { return .rejected(reason) }
+        if let reason = StorableEvent.rejection(timestampMilliseconds: timestamp, eventIDIsEmpty: fields.eventID.isEmpty) { return .rejected(reason) }
         sortByKey(&entries, in: body)
 
         cells.writeRowBinaryString(reader.bytes(fields.tenantID))

@@ -1,3 +1,4 @@
+import AuditConsumer
 import AuditEvents
 import AuditIntegrity
 import ClickHouseHTTP
@@ -27,9 +28,6 @@ enum EventRow {
         ClickHouseColumn("chain_seq", .uint64),
         ClickHouseColumn("chain_hash", .fixedString(32)),
     ]
-
-    /// DateTime64(3) holds 1900-01-01 ... 2299-12-31 23:59:59.999 UTC.
-    static let timestampRange: ClosedRange<Int64> = -2_208_988_800_000 ... 10_413_791_999_999
 
     /// Writes one row of ``columns`` (or of ``chainedColumns`` with a `link`) in RowBinary: the
     /// row's ``EventCells`` as they are, then the sink's own cells; byte for byte what

@@ -1,3 +1,4 @@
+import AuditConsumer
 import AuditEvents
 public import AuditIntegrity
 import ClickHouseHTTP
@@ -313,7 +314,7 @@ public struct ChainAuditor: Sendable {
     public func verify(tenantID: String, range: ChainRange, witnessCheckpoints: [SignedCheckpoint] = []) async throws -> ChainVerificationReport {
         let witnesses = witnessCheckpoints.filter { $0.checkpoint.tenantID == tenantID }
         let wanted: ClosedRange<UInt64>
-        var unchainedTimes: ClosedRange<Int64>? = EventRow.timestampRange
+        var unchainedTimes: ClosedRange<Int64>? = StorableEvent.timestampRange
         switch range {
         case .all:
             // From the first stored row: retention may have dropped the oldest ones.

@@ -1,3 +1,4 @@
+import AuditConsumer
 import KafkaClient
 
 /// A contiguous offset range of one partition: the unit of one insert. `first` is the position

@@ -1,3 +1,4 @@
+import AuditConsumer
 import AuditEvents
 import AuditIntegrity
 import ClickHouseHTTP

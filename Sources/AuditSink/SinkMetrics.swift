@@ -1,6 +1,8 @@
+import AuditConsumer
 import Metrics
 
-/// The sink's metrics (swift-metrics; the server bootstraps the Prometheus backend).
+/// The sink's metrics (swift-metrics; the server bootstraps the Prometheus backend); the
+/// recent-events view's are `RecentMetrics` (AuditRecent).
 ///
 /// | name | type | dimensions |
 /// |---|---|---|
@@ -14,9 +16,6 @@ import Metrics
 /// | `auditpipe_consumer_lag_records` | gauge | `group`, `topic`, `partition` (``ConsumerLagGauges``) |
 /// | `auditpipe_consumer_lag_seconds` | gauge | `group`, `topic`, `partition` (see ``PartitionLagTracker``) |
 /// | `auditpipe_consumer_last_committed_timestamp_seconds` | gauge | `group`, `topic`, `partition` |
-/// | `auditpipe_recent_events_written_total` | counter | - |
-/// | `auditpipe_recent_batches_written_total` | counter | - |
-/// | `auditpipe_recent_redis_errors_total` | counter | `operation` (`write`: the recent-events sink, `read`: RecentEvents) |
 /// | `auditpipe_chain_checkpoints_stored_total` | counter | - |
 /// | `auditpipe_chain_checkpoint_failures_total` | counter | `stage` (`sign`, `store`, `publish`, `export`) |
 struct SinkMetrics: Sendable {
@@ -46,11 +45,6 @@ struct SinkMetrics: Sendable {
     }
 
     var lag: ConsumerLagGauges { ConsumerLagGauges(group: group) }
-
-    static let recentWritten = Counter(label: "auditpipe_recent_events_written_total")
-    static let recentBatches = Counter(label: "auditpipe_recent_batches_written_total")
-    static let redisErrors = Counter(label: "auditpipe_recent_redis_errors_total", dimensions: [("operation", "write")])
-    static let redisReadErrors = Counter(label: "auditpipe_recent_redis_errors_total", dimensions: [("operation", "read")])
 
     static let checkpointsStored = Counter(label: "auditpipe_chain_checkpoints_stored_total")
 

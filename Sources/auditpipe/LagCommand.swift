@@ -1,5 +1,5 @@
 import ArgumentParser
-import AuditSink
+import AuditConsumer
 import Foundation
 
 /// `auditpipe lag`: consumer lag per group and partition, from a running server's `/metrics`.

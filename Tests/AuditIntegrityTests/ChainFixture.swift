@@ -2,6 +2,7 @@ import AuditEvents
 import AuditIntegrity
 import AuditPipeTestSupport
 import AuditSink
+import AuditConsumer
 import AvroCodec
 import ClickHouseHTTP
 import Foundation

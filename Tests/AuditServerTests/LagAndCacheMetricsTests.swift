@@ -3,6 +3,7 @@ import AuditPipeClient
 import AuditPipeProto
 import AuditPipeTestSupport
 import AuditServer
+import AuditConsumer
 import AuditSink
 import Foundation
 import GRPCCore

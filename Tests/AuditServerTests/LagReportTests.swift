@@ -2,7 +2,7 @@ import Foundation
 import KafkaClient
 import Testing
 
-@testable import AuditSink
+@testable import AuditConsumer
 
 @Suite("Consumer lag: measurement and the `auditpipe lag` report")
 struct LagReportTests {

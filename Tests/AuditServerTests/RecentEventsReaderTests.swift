@@ -1,7 +1,7 @@
 import AuditEvents
 @testable import AuditServer
 import AuditPipeProto
-import AuditSink
+import AuditRecent
 import GRPCCore
 import RedisClient
 import SwiftProtobuf

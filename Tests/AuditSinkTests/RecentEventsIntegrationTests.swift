@@ -1,6 +1,7 @@
 import AuditEvents
 import AuditPipeTestSupport
 @testable import AuditSink
+@testable import AuditRecent
 import Foundation
 import KafkaClient
 import RedisClient

@@ -1,6 +1,8 @@
 import AuditEvents
 import AuditIntegrity
 @testable import AuditSink
+@testable import AuditRecent
+@testable import AuditConsumer
 import AvroCodec
 import ClickHouseHTTP
 import KafkaClient
@@ -376,10 +378,10 @@ struct DeduplicationTests {
     }
 
     @Test func tableRejectsTimestampsOutsideDateTime64AndEmptyEventIDs() {
-        #expect(EventCells.rejection(timestampMilliseconds: 1_700_000_000_000, eventIDIsEmpty: false) == nil)
-        #expect(EventCells.rejection(timestampMilliseconds: 10_413_792_000_000, eventIDIsEmpty: false) != nil)
-        #expect(EventCells.rejection(timestampMilliseconds: -2_208_988_800_001, eventIDIsEmpty: false) != nil)
-        #expect(EventCells.rejection(timestampMilliseconds: 1_700_000_000_000, eventIDIsEmpty: true) == "event_id is empty")
+        #expect(StorableEvent.rejection(timestampMilliseconds: 1_700_000_000_000, eventIDIsEmpty: false) == nil)
+        #expect(StorableEvent.rejection(timestampMilliseconds: 10_413_792_000_000, eventIDIsEmpty: false) != nil)
+        #expect(StorableEvent.rejection(timestampMilliseconds: -2_208_988_800_001, eventIDIsEmpty: false) != nil)
+        #expect(StorableEvent.rejection(timestampMilliseconds: 1_700_000_000_000, eventIDIsEmpty: true) == "event_id is empty")
     }
 
     @Test func configurationValidation() throws {
@@ -419,7 +421,7 @@ struct EventRowEncodingTests {
             eventID: texts.randomElement(using: &random)! + "\(index)", tenantID: texts.randomElement(using: &random)!,
             actorID: texts.randomElement(using: &random)!, eventType: texts.randomElement(using: &random)!,
             resource: texts.randomElement(using: &random)!, action: texts.randomElement(using: &random)!,
-            timestampMilliseconds: Int64.random(in: EventRow.timestampRange, using: &random), metadata: metadata
+            timestampMilliseconds: Int64.random(in: StorableEvent.timestampRange, using: &random), metadata: metadata
         )
     }
 
@@ -520,7 +522,7 @@ struct EventRowEncodingTests {
         }
         guard case .rejected(let reason) = try Self.transcode(body(eventID: "")) else { Issue.record("an empty event_id was taken"); return }
         #expect(reason == "event_id is empty")
-        guard case .rejected = try Self.transcode(body(timestamp: EventRow.timestampRange.upperBound + 1)) else { Issue.record("a timestamp out of range was taken"); return }
+        guard case .rejected = try Self.transcode(body(timestamp: StorableEvent.timestampRange.upperBound + 1)) else { Issue.record("a timestamp out of range was taken"); return }
         for broken in [body(tail: []), body(tail: [0, 0]), body(tail: [2, 2, 0xC3, 0x28, 0, 0]), [0x80]] {
             var decoderError: AvroDecodingError?
             do { _ = try AuditEventSchema.decodeSeedRecord(broken) } catch { decoderError = error }

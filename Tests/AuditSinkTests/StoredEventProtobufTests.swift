@@ -1,5 +1,6 @@
 import AuditEvents
 @testable import AuditSink
+@testable import AuditRecent
 import Testing
 
 @Suite("Recent events' stored form")

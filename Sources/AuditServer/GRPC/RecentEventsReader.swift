@@ -1,5 +1,5 @@
 import AuditPipeProto
-import AuditSink
+import AuditRecent
 import GRPCCore
 import RedisClient
 

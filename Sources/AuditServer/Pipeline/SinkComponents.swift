@@ -1,5 +1,6 @@
 import AuditEvents
 import AuditPipeProto
+import AuditConsumer
 import AuditSink
 import AvroCodec
 import ClickHouseHTTP

@@ -1,4 +1,4 @@
-import AuditSink
+import AuditRecent
 import RedisClient
 
 extension ServerAssembly {

@@ -1,3 +1,4 @@
+import AuditConsumer
 import AuditIntegrity
 import AuditSink
 import ClickHouseHTTP

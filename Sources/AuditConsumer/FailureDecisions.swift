@@ -1,7 +1,5 @@
-import ClickHouseHTTP
-
 /// What a failed write of a batch means for it.
-enum FailureClass: Sendable, Hashable {
+package enum FailureClass: Sendable, Hashable {
     /// May succeed later (ClickHouse down, TOO_MANY_PARTS, timeouts...): back off and retry, then
     /// dead-letter for an automatic re-drive.
     case transient
@@ -10,24 +8,10 @@ enum FailureClass: Sendable, Hashable {
     /// The server or schema needs an operator (missing table, grants), or the request is wrong:
     /// the data is fine, so it is never dead-lettered; keep retrying slowly.
     case needsOperator
-
-    init(_ error: any Error) {
-        if let error = error as? ClickHouseError {
-            switch error.category {
-            case .transient: self = .transient
-            case .rejectedData: self = .rejected
-            default: self = .needsOperator
-            }
-        } else if let error = error as? AuditSinkError {
-            self = error.isRetriable ? .transient : .needsOperator
-        } else {
-            self = .transient
-        }
-    }
 }
 
 /// The retry decision for a batch after a failed attempt.
-enum RetryDecision: Sendable, Hashable {
+package enum RetryDecision: Sendable, Hashable {
     /// Wait, then attempt again.
     case retry(after: Duration)
     /// Give up: dead-letter the batch's records. `redrive` says whether AuditPipe re-drives them
@@ -36,14 +20,14 @@ enum RetryDecision: Sendable, Hashable {
 }
 
 /// The retry state of one batch (attempts so far), without I/O.
-struct BatchRetryState: Sendable, Hashable {
-    let policy: RetryPolicy
-    private(set) var attempts = 0
+package struct BatchRetryState: Sendable, Hashable {
+    package let policy: RetryPolicy
+    package private(set) var attempts = 0
 
-    init(policy: RetryPolicy) { self.policy = policy }
+    package init(policy: RetryPolicy) { self.policy = policy }
 
     /// An attempt failed with `failure`; `jitter` is a random number in [0, 1).
-    mutating func failed(_ failure: FailureClass, jitter: Double) -> RetryDecision {
+    package mutating func failed(_ failure: FailureClass, jitter: Double) -> RetryDecision {
         attempts += 1
         switch failure {
         case .rejected:

@@ -19,7 +19,7 @@ import Synchronization
 ///   does not look like a lagging one.
 package struct PartitionLagTracker: Sendable, Hashable {
     /// One measurement of the log's end: at `time` (Unix seconds) the high watermark was `high`.
-    struct Sample: Sendable, Hashable {
+    package struct Sample: Sendable, Hashable {
         var time: Double
         var high: Int64
     }
@@ -30,7 +30,7 @@ package struct PartitionLagTracker: Sendable, Hashable {
     /// a higher watermark than the one before; at most ``maxSamples``.
     private(set) var samples: [Sample] = []
 
-    static let maxSamples = 64
+    package static let maxSamples = 64
 
     /// A tracker with nothing committed yet.
     package init() {}
@@ -106,7 +106,7 @@ package struct ConsumerLagGauges: Sendable {
 /// Lag bookkeeping for a consumer without per-partition writers (the recent-events sink): the
 /// assigned partitions, the timestamps of records read but not yet committed, and each
 /// partition's ``PartitionLagTracker``.
-final class GroupLagState: Sendable {
+package final class GroupLagState: Sendable {
     private struct State {
         var assigned: Set<KafkaTopicPartition> = []
         /// Timestamps of records read and not yet committed, oldest first, per partition.
@@ -116,14 +116,14 @@ final class GroupLagState: Sendable {
 
     private let state = Mutex(State())
 
-    func assigned(_ partitions: [KafkaTopicPartition]) {
+    package func assigned(_ partitions: [KafkaTopicPartition]) {
         state.withLock { state in
             for partition in partitions { state.assigned.insert(partition) }
         }
     }
 
     /// Forgets revoked partitions; returns those that were assigned (to remove their gauges).
-    func revoked(_ partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition] {
+    package func revoked(_ partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition] {
         state.withLock { state in
             partitions.filter { partition in
                 state.pending[partition] = nil
@@ -133,7 +133,7 @@ final class GroupLagState: Sendable {
         }
     }
 
-    func read(_ record: KafkaMessage) {
+    package func read(_ record: KafkaMessage) {
         let partition = KafkaTopicPartition(topic: record.topic, partition: record.partition)
         state.withLock { state in
             state.pending[partition, default: []].append(record.timestampMilliseconds ?? UnixTime.nowMilliseconds())
@@ -141,7 +141,7 @@ final class GroupLagState: Sendable {
     }
 
     /// `records` were written and their offsets committed.
-    func committed(_ records: [KafkaMessage]) {
+    package func committed(_ records: [KafkaMessage]) {
         var count: [KafkaTopicPartition: Int] = [:]
         var last: [KafkaTopicPartition: Int64] = [:]
         for record in records {
@@ -161,18 +161,18 @@ final class GroupLagState: Sendable {
     }
 
     /// Drops read-but-uncommitted timestamps of partitions (their records were dropped).
-    func dropped(_ partitions: Set<KafkaTopicPartition>) {
+    package func dropped(_ partitions: Set<KafkaTopicPartition>) {
         state.withLock { state in
             for partition in partitions { state.pending[partition] = nil }
         }
     }
 
-    var assignedPartitions: [KafkaTopicPartition] {
+    package var assignedPartitions: [KafkaTopicPartition] {
         state.withLock { Array($0.assigned) }
     }
 
     /// Measures one partition: updates its tracker and returns (seconds, last committed timestamp).
-    func measure(_ partition: KafkaTopicPartition, now: Double, position: Int64?, high: Int64?) -> (seconds: Double, lastCommitted: Int64?) {
+    package func measure(_ partition: KafkaTopicPartition, now: Double, position: Int64?, high: Int64?) -> (seconds: Double, lastCommitted: Int64?) {
         state.withLock { state in
             var tracker = state.trackers[partition] ?? PartitionLagTracker()
             let seconds = tracker.seconds(now: now, position: position, high: high, oldestPendingTimestampMilliseconds: state.pending[partition]?.first)

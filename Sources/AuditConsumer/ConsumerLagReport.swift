@@ -98,7 +98,7 @@ package struct ConsumerLagReport: Sendable, Hashable, Codable {
     }
 
     /// `0.4s`, `12s`, `3m05s`, `2h10m`.
-    static func age(_ seconds: Double) -> String {
+    package static func age(_ seconds: Double) -> String {
         let seconds = max(0, seconds)
         if seconds < 10 { return String(format: "%.1fs", seconds) }
         let whole = Int(seconds.rounded())
@@ -109,10 +109,10 @@ package struct ConsumerLagReport: Sendable, Hashable, Codable {
 }
 
 /// One sample line of the Prometheus text format: `name{label="value",...} value [timestamp]`.
-struct PrometheusSample {
-    var name: String
-    var labels: [String: String]
-    var value: Double
+package struct PrometheusSample {
+    package var name: String
+    package var labels: [String: String]
+    package var value: Double
 
     init?(line: Substring) {
         var rest = line.drop { $0 == " " }
