@@ -153,6 +153,16 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: defaultSwiftSettings
         ),
+        // AuditPipe's tables in ClickHouse: their names, migrations, and the reads the sink,
+        // reports and Verify share.
+        .target(
+            name: "AuditStore",
+            dependencies: [
+                "AuditEvents", "AuditIntegrity", "ClickHouseHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: defaultSwiftSettings
+        ),
         // Reading the events topic: records decoded against their writer schemas, the buffered
         // consumer loop, consumer lag, retry decisions. Shared by the sink and recent events.
         .target(
@@ -182,6 +192,7 @@ let package = Package(
         .target(
             name: "AuditSink",
             dependencies: [
+                "AuditStore",
                 "AuditConsumer",
                 "AuditIntegrity",
                 "KafkaClient", "ClickHouseHTTP", "RedisClient", "AuditEvents", "AvroCodec",
@@ -196,6 +207,7 @@ let package = Package(
         .target(
             name: "AuditQuery",
             dependencies: [
+                "AuditStore", "AuditIntegrity",
                 "AuditEvents", "ClickHouseHTTP", "AuditPipeProto",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -251,6 +263,7 @@ let package = Package(
         .target(
             name: "AuditBench",
             dependencies: [
+                "AuditStore",
                 "AuditConsumer", "AuditRecent",
                 "AuditPipeClient", "AuditEvents", "AvroCodec", "KafkaClient", "LegacyMapping",
                 "AuditSink", "AuditQuery", "AuditPipeProto", "ClickHouseHTTP", "RedisClient",
@@ -268,6 +281,7 @@ let package = Package(
         .target(
             name: "AuditServer",
             dependencies: [
+                "AuditStore",
                 "AuditIntegrity",
                 "AuditPipeProto",
                 "AuditEvents",
@@ -304,6 +318,7 @@ let package = Package(
         .executableTarget(
             name: "auditpipe",
             dependencies: [
+                "AuditStore",
                 "AuditConsumer",
                 "AuditEvents",
                 "AuditIntegrity",
@@ -421,6 +436,7 @@ let package = Package(
         .testTarget(
             name: "AuditQueryTests",
             dependencies: [
+                "AuditStore",
                 "AuditQuery", "AuditEvents", "ClickHouseHTTP", "AuditPipeProto", "AuditPipeTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -446,6 +462,7 @@ let package = Package(
         .testTarget(
             name: "AuditSinkTests",
             dependencies: [
+                "AuditStore",
                 "AuditSink", "AuditConsumer", "AuditRecent", "AuditPipeTestSupport", "KafkaClient", "ClickHouseHTTP", "RedisClient", "AuditEvents", "AvroCodec", "AuditIntegrity",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -472,6 +489,7 @@ let package = Package(
         .testTarget(
             name: "AuditIntegrityTests",
             dependencies: [
+                "AuditStore", "AuditQuery",
                 "AuditIntegrity", "AuditSink", "AuditConsumer", "AuditPipeTestSupport", "KafkaClient", "ClickHouseHTTP", "AuditEvents", "AvroCodec",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -483,6 +501,7 @@ let package = Package(
         .testTarget(
             name: "AuditBenchTests",
             dependencies: [
+                "AuditStore",
                 "AuditBench", "AuditEvents", "AvroCodec", "AuditPipeTestSupport", "AuditPipeProto", "AuditQuery", "AuditSink", "ClickHouseHTTP",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "NIOCore", package: "swift-nio"),

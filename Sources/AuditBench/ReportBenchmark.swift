@@ -1,6 +1,7 @@
 import AuditPipeProto
 import AuditQuery
 import AuditSink
+import AuditStore
 import ClickHouseHTTP
 import Foundation
 package import Logging

@@ -1,6 +1,7 @@
 package import AuditEvents
 import AuditConsumer
 import AuditSink
+import AuditStore
 import AvroCodec
 import ClickHouseHTTP
 import Foundation

@@ -1,4 +1,5 @@
 public import ClickHouseHTTP
+public import AuditStore
 
 /// Where the audit events live in ClickHouse.
 ///
@@ -8,11 +9,11 @@ public struct AuditEventsTable: Sendable, Hashable {
     /// The database; nil for the ClickHouse client's database (its configuration's
     /// `database`, as the sink uses it).
     public var database: String?
-    /// The table (created by the sink's migration; `audit_events` by default).
+    /// The table (``ClickHouseTables/events``, created by the store's migrations).
     public var table: String
 
     /// Creates a table reference.
-    public init(database: String? = nil, table: String = "audit_events") {
+    public init(database: String? = nil, table: String = ClickHouseTables().events) {
         self.database = database
         self.table = table
     }

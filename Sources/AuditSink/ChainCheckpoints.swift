@@ -1,3 +1,4 @@
+public import AuditStore
 public import AuditConsumer
 import AuditEvents
 public import AuditIntegrity

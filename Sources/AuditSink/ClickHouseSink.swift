@@ -1,3 +1,4 @@
+public import AuditStore
 public import AuditConsumer
 public import KafkaClient
 public import Logging

@@ -1,3 +1,4 @@
+import AuditStore
 import AuditConsumer
 import KafkaClient
 

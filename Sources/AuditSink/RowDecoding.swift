@@ -1,3 +1,4 @@
+import AuditStore
 import AuditConsumer
 package import AuditEvents
 import AvroCodec

@@ -1,6 +1,8 @@
 import ArgumentParser
 import AuditIntegrity
+import AuditQuery
 import AuditSink
+import AuditStore
 import ClickHouseHTTP
 import Foundation
 

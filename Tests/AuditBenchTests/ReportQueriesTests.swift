@@ -3,6 +3,7 @@ import AuditPipeProto
 import AuditPipeTestSupport
 import AuditQuery
 import AuditSink
+import AuditStore
 import ClickHouseHTTP
 import Foundation
 import NIOCore

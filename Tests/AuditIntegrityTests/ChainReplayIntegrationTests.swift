@@ -1,7 +1,9 @@
 import AuditEvents
 import AuditIntegrity
 import AuditPipeTestSupport
+import AuditQuery
 import AuditSink
+import AuditStore
 import ClickHouseHTTP
 import Foundation
 import KafkaClient

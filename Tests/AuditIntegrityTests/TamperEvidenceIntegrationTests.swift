@@ -1,7 +1,9 @@
+import AuditQuery
 import AuditEvents
 import AuditIntegrity
 import AuditPipeTestSupport
 import AuditSink
+import AuditStore
 import ClickHouseHTTP
 import Foundation
 import KafkaClient

@@ -1,3 +1,4 @@
+import AuditStore
 import AuditPipeTestSupport
 import AuditQuery
 import ClickHouseHTTP

@@ -1,6 +1,7 @@
 import AuditEvents
 import AuditPipeTestSupport
 @testable import AuditSink
+@testable import AuditStore
 @testable import AuditConsumer
 import AvroCodec
 import ClickHouseHTTP
@@ -97,7 +98,7 @@ struct ClickHouseSinkIntegrationTests {
             let lookups = try await value(
                 """
                 SELECT count(), sum(read_rows) FROM system.query_log
-                WHERE type = 'QueryFinish' AND current_database = currentDatabase() AND log_comment = '\(EventKey.lookupComment)'
+                WHERE type = 'QueryFinish' AND current_database = currentDatabase() AND log_comment = '\(SinkQueryComment.eventKeyLookup)'
                 """
             )
             let fields = lookups.split(separator: "\t").compactMap { Int($0) }

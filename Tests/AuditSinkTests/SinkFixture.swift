@@ -1,6 +1,7 @@
 import AuditEvents
 import AuditPipeTestSupport
 @testable import AuditSink
+@testable import AuditStore
 @testable import AuditConsumer
 import AvroCodec
 import ClickHouseHTTP

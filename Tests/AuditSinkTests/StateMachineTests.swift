@@ -1,6 +1,7 @@
 import AuditEvents
 import AuditIntegrity
 @testable import AuditSink
+@testable import AuditStore
 @testable import AuditRecent
 @testable import AuditConsumer
 import AvroCodec

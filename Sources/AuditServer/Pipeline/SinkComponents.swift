@@ -2,6 +2,7 @@ import AuditEvents
 import AuditPipeProto
 import AuditConsumer
 import AuditSink
+import AuditStore
 import AvroCodec
 import ClickHouseHTTP
 import Logging

@@ -1,6 +1,7 @@
 import AuditIngest
 import AuditQuery
 import AuditSink
+import AuditStore
 import ClickHouseHTTP
 import Hummingbird
 import KafkaClient
