@@ -208,11 +208,9 @@ let package = Package(
             name: "AuditQuery",
             dependencies: [
                 "AuditStore", "AuditIntegrity",
-                "AuditEvents", "ClickHouseHTTP", "AuditPipeProto",
+                "AuditEvents", "ClickHouseHTTP",
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: defaultSwiftSettings
         ),
@@ -372,7 +370,7 @@ let package = Package(
 
         .target(
             name: "AuditPipeTestSupport",
-            dependencies: ["SchemaRegistry"],
+            dependencies: ["SchemaRegistry", "AuditQuery", "AuditPipeProto", .product(name: "NIOCore", package: "swift-nio"), .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Tests/AuditPipeTestSupport",
             swiftSettings: defaultSwiftSettings
         ),
@@ -448,7 +446,7 @@ let package = Package(
         .testTarget(
             name: "AuditAuthTests",
             dependencies: [
-                "AuditAuth", "AuditQuery", "ClickHouseHTTP", "AuditPipeProto", "AuditPipeTestSupport",
+                "AuditAuth", "AuditQuery", "AuditServer", "ClickHouseHTTP", "AuditPipeProto", "AuditPipeTestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -512,6 +510,7 @@ let package = Package(
         .testTarget(
             name: "AuditServerTests",
             dependencies: [
+                "AuditQuery", "ClickHouseHTTP",
                 "AuditServer",
                 "AuditSink",
                 "AuditConsumer",

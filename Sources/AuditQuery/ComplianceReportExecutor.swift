@@ -1,15 +1,13 @@
-public import AuditPipeProto
 public import ClickHouseHTTP
 import Foundation
-import NIOCore
-import SwiftProtobuf
+public import NIOCore
 
 /// Runs compliance reports against ClickHouse and hands them out as protocol chunks.
 ///
 /// ```swift
 /// let executor = ComplianceReportExecutor(client: clickHouse, table: .init(database: "auditpipe"), cursors: codec)
 /// let statement = try executor.statement(for: ComplianceReportQuery(request))
-/// try await executor.run(statement) { chunk in try await writer.write(chunk.message) }
+/// try await executor.run(statement) { chunk in try await writer.write(chunk.bytes) }
 /// ```
 ///
 /// A row-mode report is walked in pieces (``ReportPieceWalker``): each piece is one short
@@ -215,7 +213,7 @@ public struct ComplianceReportExecutor: Sendable {
         } catch let error as ReportEncodingError {
             throw unexpected(error.message, statement: statement, queryID: queryID)
         }
-        let chunks = encoder.chunks.map { ReportChunk(message: $0.message, rowCount: $0.rows) }
+        let chunks = encoder.chunks.map { ReportChunk(bytes: $0.bytes, rowCount: $0.rows) }
         return Fetched(
             chunks: chunks,
             outcome: .init(rows: encoder.rows, last: encoder.last, bytes: encoder.bytes, exhaustedWindow: !stoppedEarly && encoder.rows < piece.limit)
@@ -230,7 +228,7 @@ public struct ComplianceReportExecutor: Sendable {
         queryID: String,
         _ body: (ReportChunk) async throws -> Void
     ) async throws {
-        var aggregates: [Auditpipe_V1_ReportAggregate] = []
+        var aggregates: [ByteBuffer] = []
         do {
             let response = try await client.query(statement.sql, parameters: statement.parameters, settings: statement.settings, queryID: queryID)
             var reader = RowBinaryReader()
@@ -250,9 +248,13 @@ public struct ComplianceReportExecutor: Sendable {
         var start = 0
         while start < aggregates.count {
             let end = min(aggregates.count, start + aggregatesPerChunk)
-            var message = Auditpipe_V1_ComplianceReportChunk()
-            message.aggregates = Array(aggregates[start..<end])
-            try await body(ReportChunk(message: message, rowCount: end - start))
+            var chunk = ByteBuffer()
+            for aggregate in aggregates[start..<end] {
+                chunk.writeInteger(UInt8(0x12))  // ComplianceReportChunk.aggregates
+                ProtobufWire.appendVarint(UInt64(aggregate.readableBytes), to: &chunk)
+                chunk.writeImmutableBuffer(aggregate)
+            }
+            try await body(ReportChunk(bytes: chunk, rowCount: end - start))
             start = end
         }
     }
@@ -284,40 +286,40 @@ public struct ComplianceReportExecutor: Sendable {
         dimensions: [ReportDimension],
         statement: ComplianceReportStatement,
         queryID: String
-    ) throws(ReportError) -> Auditpipe_V1_ReportAggregate {
-        var aggregate = Auditpipe_V1_ReportAggregate()
+    ) throws(ReportError) -> ByteBuffer {
+        // ReportAggregate: event_type = 1, action = 2, actor_id = 3, day = 4 (strings), count = 5.
+        var fields: [String] = ["", "", "", ""]
         for (index, dimension) in dimensions.enumerated() {
             guard case .bytes(let bytes) = values[index] else {
                 throw unexpected("group column \(dimension) is not a string", statement: statement, queryID: queryID)
             }
             let value = String(decoding: bytes, as: UTF8.self)
             switch dimension {
-            case .eventType: aggregate.eventType = value
-            case .action: aggregate.action = value
-            case .actor: aggregate.actorID = value
-            case .day: aggregate.day = value
+            case .eventType: fields[0] = value
+            case .action: fields[1] = value
+            case .actor: fields[2] = value
+            case .day: fields[3] = value
             }
         }
         guard case .uint(let count) = values[dimensions.count] else {
             throw unexpected("count is not a UInt64", statement: statement, queryID: queryID)
         }
-        aggregate.count = count
+        var aggregate = ByteBuffer()
+        for (index, field) in fields.enumerated() { ProtobufWire.appendString(UInt8((index + 1) << 3 | 2), field, to: &aggregate) }
+        if count != 0 {
+            aggregate.writeInteger(UInt8(5 << 3))
+            ProtobufWire.appendVarint(count, to: &aggregate)
+        }
         return aggregate
     }
 }
 
-/// One chunk of a report, ready to send.
+/// One chunk of a report, ready to send: the encoding of a `ComplianceReportChunk` message
+/// (auditpipe.v1), written here without a message type, which the transport sends as it is.
 public struct ReportChunk: Sendable {
-    /// The message. In row mode its events are already encoded and travel as the message's
-    /// unknown fields (written verbatim by SwiftProtobuf, read as `events` by any decoder), so
-    /// `message.events` is empty here: use ``decoded()`` to read them in process.
-    public var message: Auditpipe_V1_ComplianceReportChunk
+    /// The encoded message: its events (row mode) or aggregates, and in row mode its
+    /// `next_cursor`.
+    public var bytes: ByteBuffer
     /// Events (row mode) or aggregates in the chunk.
     public var rowCount: Int
-
-    /// The chunk as a receiver sees it (encoded and decoded again: for tests and in-process
-    /// readers, not for the serving path).
-    public func decoded() throws -> Auditpipe_V1_ComplianceReportChunk {
-        try Auditpipe_V1_ComplianceReportChunk(serializedBytes: message.serializedBytes() as [UInt8])
-    }
 }

@@ -173,10 +173,20 @@ public struct ReportQueryError: Error, Sendable, Hashable, CustomStringConvertib
         public var rule: String
         /// What is wrong and what to do, for a human.
         public var description: String
+
+        package init(field: String, rule: String, description: String) {
+            self.field = field
+            self.rule = rule
+            self.description = description
+        }
     }
 
     /// The broken rules.
     public var violations: [Violation]
+
+    package init(violations: [Violation]) {
+        self.violations = violations
+    }
 
     /// All violations, one per line.
     public var description: String {
@@ -189,7 +199,7 @@ public struct ReportQueryError: Error, Sendable, Hashable, CustomStringConvertib
 /// formatter or an allocation.
 public enum ReportTime {
     /// 2299-12-31T23:59:59.999Z, the last instant of ClickHouse's DateTime64 range.
-    public static let maximumMilliseconds: Int64 = 10_413_791_999_999
+    public static let maximumMilliseconds: Int64 = StorableEvent.timestampRange.upperBound
 
     /// `YYYY-MM-DD hh:mm:ss.fff` in UTC: the text form ClickHouse parses for a
     /// `DateTime64(3, 'UTC')` parameter.

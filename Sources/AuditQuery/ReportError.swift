@@ -1,11 +1,10 @@
 public import ClickHouseHTTP
-public import GRPCCore
 
 /// A compliance report that failed while running (the request itself was valid).
 ///
-/// Maps to a gRPC status in ``rpcErrorCode``: a ClickHouse timeout (`max_execution_time`) is
-/// `DEADLINE_EXCEEDED`, a transient ClickHouse failure is `UNAVAILABLE` (retry), anything else
-/// `INTERNAL`.
+/// The server answers it with a gRPC status (AuditServer's `RPCStatus.swift`): a ClickHouse
+/// timeout (`max_execution_time`) is `DEADLINE_EXCEEDED`, a transient ClickHouse failure is
+/// `UNAVAILABLE` (retry), anything else `INTERNAL`.
 public struct ReportError: Error, Sendable, CustomStringConvertible {
     /// What went wrong. Extensible: switch with a `default` case.
     public struct Kind: Sendable, Hashable, CustomStringConvertible {
@@ -60,26 +59,4 @@ public struct ReportError: Error, Sendable, CustomStringConvertible {
         said += ": \(error.message)"
         self.init(kind: .clickHouse, message: "\(advice). \(said)", queryID: queryID, clickHouseError: error)
     }
-}
-
-extension ReportError: RPCErrorConvertible {
-    /// `DEADLINE_EXCEEDED` for a ClickHouse timeout, `UNAVAILABLE` when retriable, else `INTERNAL`.
-    public var rpcErrorCode: RPCError.Code {
-        if let error = clickHouseError {
-            if error.code == 159 || error.code == 160 || error.kind == .timeout { return .deadlineExceeded }
-            if error.code == 394 { return .cancelled }
-            if error.isRetriable { return .unavailable }
-        }
-        return .internalError
-    }
-
-    /// The message, with the query id.
-    public var rpcErrorMessage: String { description }
-}
-
-extension ReportQueryError: RPCErrorConvertible {
-    /// Always `INVALID_ARGUMENT`.
-    public var rpcErrorCode: RPCError.Code { .invalidArgument }
-    /// Every violation, naming its field.
-    public var rpcErrorMessage: String { description }
 }

@@ -1,24 +1,22 @@
-import AuditPipeProto
 import ClickHouseHTTP
 import Foundation
 import NIOCore
-import SwiftProtobuf
 
 /// Turns the `RowBinaryWithNamesAndTypes` answer of a row-mode piece straight into the
 /// protobuf bytes of `ComplianceReportChunk` messages, row by row as the bytes arrive, without a
 /// value, string or message object per row.
 ///
 /// Each row's cells are located in the input, its `StoredEvent` encoding is sized, then written
-/// in one pass. A row holding text that is not valid UTF-8 (protobuf strings must be) is built
-/// as a message instead, with the invalid bytes replaced by U+FFFD, as `String(decoding:)` does.
+/// in one pass. A row holding text that is not valid UTF-8 (protobuf strings must be) is written
+/// from a copy of its cells with the invalid bytes replaced by U+FFFD, as `String(decoding:)` does.
 ///
-/// The finished events of a chunk travel as the message's unknown fields: SwiftProtobuf writes
-/// those bytes verbatim, so the wire form is exactly that of a `ComplianceReportChunk` whose
-/// `events` were set (any protobuf decoder, ours included, reads them as `events`).
+/// A finished chunk is the complete encoding of a `ComplianceReportChunk` (its events, then its
+/// `next_cursor`), which the transport sends as it is: no message type is involved.
 struct ReportEventEncoder {
     /// The events of one chunk, ready to send.
     struct Chunk {
-        var message: Auditpipe_V1_ComplianceReportChunk
+        /// The encoded `ComplianceReportChunk`.
+        var bytes: ByteBuffer
         var rows: Int
         var last: ReportPosition
     }
@@ -36,7 +34,6 @@ struct ReportEventEncoder {
     private var currentRows = 0
     private var currentLast: ReportPosition?
     private var metadata: [Slice] = []
-    private var scratch = Auditpipe_V1_StoredEvent()
 
     /// The chunks completed so far.
     private(set) var chunks: [Chunk] = []
@@ -88,7 +85,7 @@ struct ReportEventEncoder {
                 throw ReportEncodingError("the answer ended inside a row (\(pending.readableBytes) bytes left over)")
             }
         }
-        try closeChunk()
+        closeChunk()
     }
 
     // MARK: Header
@@ -189,7 +186,7 @@ struct ReportEventEncoder {
         let position = ReportPosition(timestampMilliseconds: row.timestamp, kafkaPartition: row.partition, kafkaOffset: row.offset)
         currentLast = position
         last = position
-        if current.readableBytes >= chunkBytes { try closeChunk() }
+        if current.readableBytes >= chunkBytes { closeChunk() }
         return true
     }
 
@@ -258,36 +255,31 @@ struct ReportEventEncoder {
         2 + ProtobufWire.varintSize(UInt64(key.count)) + key.count + ProtobufWire.varintSize(UInt64(value.count)) + value.count
     }
 
-    /// The slow path for a row with invalid UTF-8: a message with repaired strings.
+    /// The slow path for a row with invalid UTF-8: its text cells are copied with each invalid
+    /// sequence replaced by U+FFFD, then written as any other row.
     private mutating func writeRepairedEvent(_ row: Row) -> Int {
-        let metadata = self.metadata
-        let stored = pending.withUnsafeReadableBytes { input in
-            func text(_ slice: Slice) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: input[slice.start..<(slice.start + slice.count)]), as: UTF8.self) }
-            var event = Auditpipe_V1_AuditEvent()
-            event.eventID = text(row.eventID)
-            event.tenantID = text(row.tenant)
-            event.actorID = text(row.actor)
-            event.eventType = text(row.eventType)
-            event.resource = text(row.resource)
-            event.action = text(row.action)
-            event.timestampMs = row.timestamp
-            for index in stride(from: 0, to: metadata.count, by: 2) {
-                event.metadata[text(metadata[index])] = text(metadata[index + 1])
+        var repaired: [UInt8] = []
+        var fixed = row
+        let original = metadata
+        var repairedMetadata: [Slice] = []
+        pending.withUnsafeReadableBytes { input in
+            func copy(_ slice: Slice) -> Slice {
+                let text = String(decoding: UnsafeRawBufferPointer(rebasing: input[slice.start..<(slice.start + slice.count)]), as: UTF8.self)
+                let start = repaired.count
+                repaired.append(contentsOf: text.utf8)
+                return Slice(start: start, count: repaired.count - start)
             }
-            var stored = Auditpipe_V1_StoredEvent()
-            stored.event = event
-            stored.ingestedAtMs = row.ingestedAt
-            stored.schemaID = row.schemaID
-            stored.kafkaPartition = row.partition
-            stored.kafkaOffset = row.offset
-            return stored
+            fixed.tenant = copy(row.tenant)
+            fixed.eventType = copy(row.eventType)
+            fixed.eventID = copy(row.eventID)
+            fixed.actor = copy(row.actor)
+            fixed.resource = copy(row.resource)
+            fixed.action = copy(row.action)
+            repairedMetadata = original.map(copy)
         }
-        var wrapper = Auditpipe_V1_ComplianceReportChunk()
-        wrapper.events = [stored]
-        // Encoding a message of valid strings cannot fail.
-        let encoded: [UInt8] = (try? wrapper.serializedBytes()) ?? []
-        current.writeBytes(encoded)
-        return encoded.count
+        metadata = repairedMetadata
+        defer { metadata = original }
+        return repaired.withUnsafeBytes { writeEvent($0, fixed) }
     }
 
     /// Whether every text cell of the row is valid UTF-8: one pass over them when they are all
@@ -325,21 +317,12 @@ struct ReportEventEncoder {
 
     // MARK: Chunks
 
-    private mutating func closeChunk() throws(ReportEncodingError) {
+    private mutating func closeChunk() {
         guard currentRows > 0, let last = currentLast else { return }
-        var message = Auditpipe_V1_ComplianceReportChunk()
-        message.nextCursor = cursor(last)
-        do {
-            message.unknownFields = try current.withUnsafeReadableBytes { events in
-                let data = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: events.baseAddress!), count: events.count, deallocator: .none)
-                // The decoder copies each field out of `data`; nothing keeps the pointer.
-                return try Google_Protobuf_Empty(serializedBytes: data).unknownFields
-            }
-        } catch {
-            throw ReportEncodingError("an encoded chunk does not parse as protobuf: \(error)")
-        }
-        chunks.append(Chunk(message: message, rows: currentRows, last: last))
-        current.clear()
+        ProtobufWire.appendString(0x1A, cursor(last), to: &current)  // ComplianceReportChunk.next_cursor
+        chunks.append(Chunk(bytes: current, rows: currentRows, last: last))
+        current = ByteBuffer()
+        current.reserveCapacity(min(chunkBytes, 1 << 20) + 4096)
         currentRows = 0
         currentLast = nil
     }
@@ -396,6 +379,24 @@ private struct Reader {
 
 /// Protobuf wire-format helpers shared by the report's encoder and its readers.
 package enum ProtobufWire {
+    /// Appends a string field (tag, length, UTF-8 bytes); nothing for an empty string (proto3).
+    static func appendString(_ tag: UInt8, _ text: String, to buffer: inout ByteBuffer) {
+        guard !text.isEmpty else { return }
+        buffer.writeInteger(tag)
+        appendVarint(UInt64(text.utf8.count), to: &buffer)
+        buffer.writeString(text)
+    }
+
+    /// Appends a base-128 varint.
+    static func appendVarint(_ value: UInt64, to buffer: inout ByteBuffer) {
+        var value = value
+        while value >= 0x80 {
+            buffer.writeInteger(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        buffer.writeInteger(UInt8(value))
+    }
+
     @inline(__always) static func varintSize(_ value: UInt64) -> Int {
         // 1 byte per started group of 7 bits; 0 takes 1 byte.
         (64 - (value | 1).leadingZeroBitCount + 6) / 7

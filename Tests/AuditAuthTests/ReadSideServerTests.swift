@@ -2,6 +2,7 @@ import AuditAuth
 import AuditPipeProto
 import AuditPipeTestSupport
 import AuditQuery
+import AuditServer
 import ClickHouseHTTP
 import Foundation
 import NIOCore
@@ -42,7 +43,7 @@ struct ReadSideTestService: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         let tenant = try Principal.required().resolveTenant(request.tenantID, role: .reports)
         let statement = try executor.statement(for: ComplianceReportQuery(request, tenantID: tenant))
         // Query ids this suite can tell from other suites' report queries running meanwhile.
-        try await executor.run(statement, queryID: "\(Self.queryIDPrefix)-\(UUID())") { try await response.write($0.message) }
+        try await executor.run(statement, queryID: "\(Self.queryIDPrefix)-\(UUID())") { try await response.write(Auditpipe_V1_ComplianceReportChunk(serializedBytes: Array($0.bytes.readableBytesView))) }
     }
 }
 

@@ -8,6 +8,7 @@ import AuditQuery
 import Foundation
 import GRPCCore
 import GRPCProtobuf
+import NIOCore
 import ServiceLifecycle
 import Synchronization
 import SwiftProtobuf
@@ -91,7 +92,17 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
             let single = try await ServerRequest(stream: request)
             return StreamingServerResponse(single: ServerResponse(message: try await self.serializedRecentEvents(request: single.message, context: context)))
         }
-        register(Method.ComplianceReport.descriptor, self.complianceReport(request:context:))
+        router.registerHandler(
+            forMethod: Method.ComplianceReport.descriptor,
+            deserializer: SizeLimitedDeserializer<Auditpipe_V1_ComplianceReportRequest>(limit: limit),
+            serializer: SerializedMessageSerializer<Auditpipe_V1_ComplianceReportChunk>()
+        ) { request, context in
+            let single = try await ServerRequest(stream: request)
+            return StreamingServerResponse(metadata: [:]) { writer in
+                try await self.serializedComplianceReport(request: single.message, context: context) { try await writer.write($0) }
+                return [:]
+            }
+        }
         register(Method.Verify.descriptor, self.verify(request:context:))
     }
 
@@ -218,16 +229,29 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         return try await recent.recent(tenant: tenant, actor: request.actorID, limit: request.limit == 0 ? 100 : Int(request.limit))
     }
 
+    /// The generated protocol's ComplianceReport. The server registers
+    /// ``serializedComplianceReport(request:context:write:)`` instead: the same chunks, not decoded.
     func complianceReport(
         request: Auditpipe_V1_ComplianceReportRequest,
         response: RPCWriter<Auditpipe_V1_ComplianceReportChunk>,
         context: ServerContext
     ) async throws {
+        try await serializedComplianceReport(request: request, context: context) { chunk in
+            try await response.write(Auditpipe_V1_ComplianceReportChunk(serializedBytes: chunk.bytes))
+        }
+    }
+
+    /// ComplianceReport: each chunk as the executor encoded it.
+    func serializedComplianceReport(
+        request: Auditpipe_V1_ComplianceReportRequest,
+        context: ServerContext,
+        write: (SerializedMessage<Auditpipe_V1_ComplianceReportChunk>) async throws -> Void
+    ) async throws {
         let tenant = try caller().resolveTenant(request.tenantID, role: .reports)
         guard let reports else { throw notServed("ComplianceReport", by: .query) }
         let statement = try reports.statement(for: ComplianceReportQuery(request, tenantID: tenant))
         try await reports.run(statement) { chunk in
-            try await response.write(chunk.message)
+            try await write(SerializedMessage(bytes: Array(chunk.bytes.readableBytesView)))
         }
     }
 
@@ -267,7 +291,7 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
         do {
             report = try await chainAuditor.verify(tenantID: tenant, range: range)
         } catch {
-            throw RPCError(code: .unavailable, message: "verification could not read ClickHouse, retry later: \(error)")
+            throw RPCError(verificationFailure: error)
         }
         return Auditpipe_V1_VerifyResponse(report)
     }

@@ -46,23 +46,3 @@ struct RedisRecentEvents: RecentEventsReader {
         return SerializedMessage(bytes: wire)
     }
 }
-
-extension RPCError {
-    /// RecentEvents' answer when Redis fails: DEADLINE_EXCEEDED when Redis did not answer in time,
-    /// UNAVAILABLE when it cannot be reached or refuses for now, INTERNAL for a reply that shows a
-    /// bug or a foreign value under our keys. Never UNKNOWN.
-    init(recentEventsStoreFailure error: RedisError) {
-        switch error.kind {
-        case .timeout:
-            self.init(code: .deadlineExceeded, message: "RecentEvents: Redis did not answer in time (\(error.message)); retry later")
-        case .connection, .closed, .authentication, .configuration:
-            self.init(code: .unavailable, message: "RecentEvents: Redis is unavailable (\(error.message)); retry later")
-        default:
-            if error.isRetriable {
-                self.init(code: .unavailable, message: "RecentEvents: Redis is unavailable (\(error.message)); retry later")
-            } else {
-                self.init(code: .internalError, message: "RecentEvents: Redis answered with an error: \(error.message)")
-            }
-        }
-    }
-}

@@ -1,4 +1,5 @@
-public import AuditPipeProto
+package import AuditPipeProto
+package import AuditQuery
 
 extension ComplianceReportQuery {
     /// The query a `ComplianceReport` RPC asks for.
@@ -10,7 +11,7 @@ extension ComplianceReportQuery {
     ///     alone never decides the tenant: the handler authorizes it first.
     /// - Throws: ``ReportQueryError`` for an unknown `group_by` value. Other rules are checked
     ///   by ``validate(limits:)`` (called by ``ComplianceReportStatement``).
-    public init(_ request: Auditpipe_V1_ComplianceReportRequest, tenantID: String? = nil) throws(ReportQueryError) {
+    package init(_ request: Auditpipe_V1_ComplianceReportRequest, tenantID: String? = nil) throws(ReportQueryError) {
         var dimensions: [ReportDimension] = []
         var violations: [ReportQueryError.Violation] = []
         for (index, value) in request.groupBy.enumerated() {
