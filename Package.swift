@@ -510,8 +510,10 @@ let package = Package(
         .testTarget(
             name: "AuditServerTests",
             dependencies: [
-                "AuditQuery", "ClickHouseHTTP",
                 "AuditServer",
+                "AuditIngest",
+                "AuditQuery",
+                "ClickHouseHTTP",
                 "AuditSink",
                 "AuditConsumer",
                 "AuditRecent",
@@ -532,6 +534,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["confluent_consume.py", "grpcio_client.py", "hostile_client.py"],
