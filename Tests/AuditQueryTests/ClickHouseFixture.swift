@@ -5,36 +5,12 @@ import ClickHouseHTTP
 import Foundation
 import NIOCore
 
-/// A unique ClickHouse database with the sink's `audit_events` table, filled with synthetic
+/// A unique ClickHouse database with the events table (the store's migrations), filled with synthetic
 /// events whose every field follows from the event's number (see ``SyntheticEvents``).
 struct ClickHouseFixture {
     let client: ClickHouseClient
     let database: String
     var table: AuditEventsTable { AuditEventsTable(database: database) }
-
-    /// The sink's DDL (migration 1 in Sources/AuditSink/ClickHouseEventStore.swift), recreated
-    /// here so these tests do not depend on the sink's code.
-    static let ddl = """
-        CREATE TABLE {database:Identifier}.audit_events (
-            tenant_id LowCardinality(String),
-            event_type LowCardinality(String),
-            timestamp DateTime64(3, 'UTC'),
-            event_id String,
-            actor_id String,
-            resource String,
-            action LowCardinality(String),
-            metadata Map(String, String),
-            ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
-            schema_id Int32,
-            kafka_partition Int32,
-            kafka_offset Int64,
-            insert_token String,
-            INDEX event_id_bloom event_id TYPE bloom_filter(0.001) GRANULARITY 1
-        ) ENGINE = MergeTree
-        PARTITION BY toYYYYMM(timestamp)
-        ORDER BY (tenant_id, event_type, timestamp)
-        SETTINGS non_replicated_deduplication_window = 10000
-        """
 
     static let insertColumns: [ClickHouseColumn] = [
         ClickHouseColumn("tenant_id", .lowCardinality(.string)),
@@ -60,7 +36,17 @@ struct ClickHouseFixture {
         let fixture = ClickHouseFixture(client: client, database: TestEnvironment.uniqueName(prefix))
         do {
             try await client.execute("CREATE DATABASE {database:Identifier}", parameters: ["database": .string(fixture.database)])
-            try await client.execute(ddl, parameters: ["database": .string(fixture.database)])
+            // The events table as the store's migrations make it, in the fixture's database.
+            var settings = client.configuration
+            settings.database = fixture.database
+            let migrator = try ClickHouseClient(configuration: settings)
+            do {
+                try await ClickHouseEventStore(client: migrator, tables: ClickHouseTables()).migrate()
+                try await migrator.shutdown()
+            } catch {
+                try? await migrator.shutdown()
+                throw error
+            }
         } catch {
             await fixture.drop()
             throw error

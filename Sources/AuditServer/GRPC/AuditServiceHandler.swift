@@ -65,45 +65,32 @@ struct AuditServiceHandler: Auditpipe_V1_AuditService.SimpleServiceProtocol {
 
     /// Registers the methods with ``SizeLimitedDeserializer``, so that an oversized request is
     /// answered RESOURCE_EXHAUSTED naming the limit (the generated registration would let the
-    /// transport reset the stream without a status). RecentEvents answers with its encoded
-    /// response (``serializedRecentEvents(request:context:)``), which no protobuf message goes
-    /// through.
+    /// transport reset the stream without a status). RecentEvents and ComplianceReport answer with
+    /// bytes already encoded (``serializedRecentEvents(request:context:)``,
+    /// ``serializedComplianceReport(request:context:write:)``), which no message type goes through.
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
         typealias Method = Auditpipe_V1_AuditService.Method
         let limit = maxRequestMessageBytes
-        func register<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
-            _ method: MethodDescriptor,
-            _ handler: @escaping @Sendable (StreamingServerRequest<Request>, ServerContext) async throws -> StreamingServerResponse<Response>
+        func register<Request: SwiftProtobuf.Message, Serializer: MessageSerializer>(
+            _ method: MethodDescriptor, _ serializer: Serializer,
+            _ handler: @escaping @Sendable (StreamingServerRequest<Request>, ServerContext) async throws -> StreamingServerResponse<Serializer.Message>
         ) {
-            router.registerHandler(
-                forMethod: method,
-                deserializer: SizeLimitedDeserializer<Request>(limit: limit),
-                serializer: ProtobufSerializer<Response>(),
-                handler: handler
-            )
+            router.registerHandler(forMethod: method, deserializer: SizeLimitedDeserializer<Request>(limit: limit), serializer: serializer, handler: handler)
         }
-        register(Method.Ingest.descriptor, self.ingest(request:context:))
-        register(Method.IngestBatch.descriptor, self.ingestBatch(request:context:))
-        router.registerHandler(
-            forMethod: Method.RecentEvents.descriptor,
-            deserializer: SizeLimitedDeserializer<Auditpipe_V1_RecentEventsRequest>(limit: limit),
-            serializer: SerializedMessageSerializer<Auditpipe_V1_RecentEventsResponse>()
-        ) { request, context in
+        register(Method.Ingest.descriptor, ProtobufSerializer(), self.ingest(request:context:))
+        register(Method.IngestBatch.descriptor, ProtobufSerializer(), self.ingestBatch(request:context:))
+        register(Method.RecentEvents.descriptor, SerializedMessageSerializer()) { (request: StreamingServerRequest<Auditpipe_V1_RecentEventsRequest>, context) in
             let single = try await ServerRequest(stream: request)
             return StreamingServerResponse(single: ServerResponse(message: try await self.serializedRecentEvents(request: single.message, context: context)))
         }
-        router.registerHandler(
-            forMethod: Method.ComplianceReport.descriptor,
-            deserializer: SizeLimitedDeserializer<Auditpipe_V1_ComplianceReportRequest>(limit: limit),
-            serializer: SerializedMessageSerializer<Auditpipe_V1_ComplianceReportChunk>()
-        ) { request, context in
+        register(Method.ComplianceReport.descriptor, SerializedMessageSerializer()) { (request: StreamingServerRequest<Auditpipe_V1_ComplianceReportRequest>, context) in
             let single = try await ServerRequest(stream: request)
             return StreamingServerResponse(metadata: [:]) { writer in
                 try await self.serializedComplianceReport(request: single.message, context: context) { try await writer.write($0) }
                 return [:]
             }
         }
-        register(Method.Verify.descriptor, self.verify(request:context:))
+        register(Method.Verify.descriptor, ProtobufSerializer(), self.verify(request:context:))
     }
 
     func ingest(
