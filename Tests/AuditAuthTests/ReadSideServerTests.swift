@@ -40,10 +40,37 @@ struct ReadSideTestService: Auditpipe_V1_AuditService.SimpleServiceProtocol {
     }
 
     func complianceReport(request: Auditpipe_V1_ComplianceReportRequest, response: RPCWriter<Auditpipe_V1_ComplianceReportChunk>, context: ServerContext) async throws {
-        let tenant = try Principal.required().resolveTenant(request.tenantID, role: .reports)
-        let statement = try executor.statement(for: ComplianceReportQuery(request, tenantID: tenant))
-        // Query ids this suite can tell from other suites' report queries running meanwhile.
-        try await executor.run(statement, queryID: "\(Self.queryIDPrefix)-\(UUID())") { try await response.write(Auditpipe_V1_ComplianceReportChunk(serializedBytes: Array($0.bytes.readableBytesView))) }
+        throw RPCError(code: .internalError, message: "ComplianceReport is registered by ReportBytesService")
+    }
+}
+
+/// ComplianceReport as the server sends it: each chunk's bytes as the executor encoded them (no
+/// message is decoded or encoded again). Registered after ``ReadSideTestService``, whose
+/// registration of the method it replaces.
+struct ReportBytesService: RegistrableRPCService {
+    let executor: ComplianceReportExecutor
+
+    struct ChunkBytesSerializer: MessageSerializer {
+        func serialize<Bytes: GRPCContiguousBytes>(_ chunk: ReportChunk) throws -> Bytes {
+            Bytes(chunk.bytes.readableBytesView)
+        }
+    }
+
+    func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        router.registerHandler(
+            forMethod: Auditpipe_V1_AuditService.Method.ComplianceReport.descriptor,
+            deserializer: ProtobufDeserializer<Auditpipe_V1_ComplianceReportRequest>(),
+            serializer: ChunkBytesSerializer()
+        ) { request, context in
+            let single = try await ServerRequest(stream: request)
+            let tenant = try Principal.required().resolveTenant(single.message.tenantID, role: .reports)
+            let statement = try executor.statement(for: ComplianceReportQuery(single.message, tenantID: tenant))
+            return StreamingServerResponse(metadata: [:]) { writer in
+                // Query ids this suite can tell from other suites' report queries running meanwhile.
+                try await executor.run(statement, queryID: "\(ReadSideTestService.queryIDPrefix)-\(UUID())") { try await writer.write($0) }
+                return [:]
+            }
+        }
     }
 }
 
@@ -167,7 +194,7 @@ struct ReadSideServerTests {
             )
             let server = GRPCServer(
                 transport: transport,
-                services: [ReadSideTestService(executor: executor)],
+                services: [ReadSideTestService(executor: executor), ReportBytesService(executor: executor)],
                 interceptors: [AuthenticationInterceptor(authenticator: try Authenticator(configuration: authConfiguration))]
             )
             try await withThrowingDiscardingTaskGroup { group in
