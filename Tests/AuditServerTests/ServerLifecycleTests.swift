@@ -38,6 +38,24 @@ struct ServerLifecycleTests {
         }
     }
 
+    @Test(
+        "a setting found wrong after clients were opened stops the start naming it, and closes those clients",
+        .enabled(if: TestService.available(.kafka, .kafkaControl, .clickhouse, .redis))
+    )
+    func failedStartClosesItsClients() async throws {
+        var configuration = try fullPipelineConfiguration()
+        // The sink's role opens the producer, the registry log and two ClickHouse clients
+        // (AsyncHTTPClient's debug build traps when one is released without a shutdown); then
+        // the recent role finds its Redis URL unusable.
+        configuration.redisURL = "redis://127.0.0.1:6379/not-a-database"
+        var logger = Logger(label: "test-server")
+        logger.logLevel = .critical
+        let server = try AuditPipeServer(configuration: configuration, metrics: sharedMetrics, logger: logger)
+        let error = await #expect(throws: ConfigurationError.self) { try await server.run() }
+        #expect(error?.setting == "AUDITPIPE_REDIS_URL", "\(String(describing: error))")
+        #expect(error?.problem.contains("not-a-database") == true, "\(String(describing: error))")
+    }
+
     @Test("`auditpipe serve` stops cleanly on SIGTERM", .enabled(if: TestService.available(.kafka)))
     func serveExitsOnSIGTERM() async throws {
         let binary = TestEnvironment.productsDirectory.appendingPathComponent("auditpipe")
