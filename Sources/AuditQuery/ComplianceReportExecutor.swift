@@ -251,7 +251,7 @@ public struct ComplianceReportExecutor: Sendable {
             var chunk = ByteBuffer()
             for aggregate in aggregates[start..<end] {
                 chunk.writeInteger(UInt8(0x12))  // ComplianceReportChunk.aggregates
-                ProtobufWire.appendVarint(UInt64(aggregate.readableBytes), to: &chunk)
+                chunk.writeLEB128(UInt64(aggregate.readableBytes))
                 chunk.writeImmutableBuffer(aggregate)
             }
             try await body(ReportChunk(bytes: chunk, rowCount: end - start))
@@ -308,7 +308,7 @@ public struct ComplianceReportExecutor: Sendable {
         for (index, field) in fields.enumerated() { ProtobufWire.appendString(UInt8((index + 1) << 3 | 2), field, to: &aggregate) }
         if count != 0 {
             aggregate.writeInteger(UInt8(5 << 3))
-            ProtobufWire.appendVarint(count, to: &aggregate)
+            aggregate.writeLEB128(count)
         }
         return aggregate
     }

@@ -24,9 +24,7 @@ public struct AuditEventsTable: Sendable, Hashable {
     public func validate() throws(ReportQueryError) {
         for (field, name) in [("database", database), ("table", table)] {
             guard let name else { continue }
-            guard !name.isEmpty, name.utf8.count <= 128, name.utf8.allSatisfy({ $0.isPlainIdentifierByte }),
-                  !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(name.utf8.first!)
-            else {
+            guard name.utf8.count <= 128, isIdentifier(name) else {
                 throw ReportQueryError(violations: [.init(
                     field: field, rule: "identifier",
                     description: "ClickHouse \(field) name '\(name)' must be 1 to 128 letters, digits or '_', not starting with a digit"
@@ -262,13 +260,6 @@ public struct ComplianceReportStatement: Sendable, Hashable {
         case .actor: return "actor_id"
         case .day: return "toString(toDate(timestamp)) AS day"
         }
-    }
-}
-
-extension UInt8 {
-    var isPlainIdentifierByte: Bool {
-        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
-            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || self == UInt8(ascii: "_")
     }
 }
 

@@ -383,18 +383,8 @@ package enum ProtobufWire {
     static func appendString(_ tag: UInt8, _ text: String, to buffer: inout ByteBuffer) {
         guard !text.isEmpty else { return }
         buffer.writeInteger(tag)
-        appendVarint(UInt64(text.utf8.count), to: &buffer)
+        buffer.writeLEB128(UInt64(text.utf8.count))  // a protobuf varint is unsigned LEB128
         buffer.writeString(text)
-    }
-
-    /// Appends a base-128 varint.
-    static func appendVarint(_ value: UInt64, to buffer: inout ByteBuffer) {
-        var value = value
-        while value >= 0x80 {
-            buffer.writeInteger(UInt8(truncatingIfNeeded: value) | 0x80)
-            value >>= 7
-        }
-        buffer.writeInteger(UInt8(value))
     }
 
     @inline(__always) static func varintSize(_ value: UInt64) -> Int {

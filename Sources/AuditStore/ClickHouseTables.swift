@@ -67,6 +67,7 @@ public struct ClickHouseTables: Sendable, Hashable {
     }
 }
 
+/// A plain ClickHouse identifier, `[A-Za-z_][A-Za-z0-9_]*` (table and database names).
 package func isIdentifier(_ name: String) -> Bool {
     guard let first = name.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return false }
     return name.utf8.allSatisfy {
